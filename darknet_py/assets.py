@@ -1,0 +1,202 @@
+"""Files darknet-py uses but does not commit: Darknet's larger data files and pjreddie's weights.
+
+    fetch_data(dest="data")        -> copy (or download) 9k.tree, dog.jpg, ... into data/
+    get_weights(name, dest="weights") -> a verified weights/<name>.weights
+
+Every file is written to a temporary name in the destination directory and renamed into place
+only once it is complete (and, for weights, once its size and published checksum match), so an
+interrupted or failed fetch never leaves a file that looks usable.
+"""
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from typing import NamedTuple
+
+from .errors import DarknetError
+
+
+class AssetError(DarknetError):
+    """A data or weights file could not be fetched or did not verify. One-line message."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Darknet's data files
+
+DARKNET_DATA_DIR = "/usr/share/darknet/data"  # Debian's `darknet` package installs them here
+DATA_URL = "https://raw.githubusercontent.com/pjreddie/darknet/master/data/"
+DATA_FILES = (
+    "9k.tree", "9k.names", "9k.labels", "coco9k.map", "inet9k.map",
+    "imagenet.labels.list", "imagenet.shortnames.list",
+    "dog.jpg", "eagle.jpg", "giraffe.jpg", "horses.jpg", "kite.jpg", "person.jpg", "scream.jpg",
+)
+
+
+def fetch_data(dest="data", names=DATA_FILES, darknet_dir=DARKNET_DATA_DIR):
+    """Put Darknet's data files `names` into `dest`; return their paths.
+
+    A file already in `dest` is kept. Otherwise it is copied from the installed Darknet
+    (`darknet_dir`) if there, else downloaded from DATA_URL.
+    """
+    os.makedirs(dest, exist_ok=True)
+    paths = []
+    for name in names:
+        target = os.path.join(dest, name)
+        if not os.path.isfile(target):
+            local = os.path.join(darknet_dir, name) if darknet_dir else None
+            if local and os.path.isfile(local):
+                _copy_file(local, target)
+            else:
+                _download(DATA_URL + name, target)
+        paths.append(target)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# pjreddie's weights
+
+WEIGHTS_URL = "https://pjreddie.com/media/files/"
+MIRROR_ENV = "DARKNET_WEIGHTS_MIRROR"
+
+
+class WeightsInfo(NamedTuple):
+    file: str        # file name on pjreddie.com and in the mirror / dest directory
+    sizes: tuple     # accepted sizes in bytes
+    algo: str        # "sha256", "sha1" or None where no checksum is published
+    digest: str
+
+
+def _h(floats_bytes):
+    """Both header variants: 16 bytes (format 0.1, 32-bit `seen`) or 20 (0.2+, 64-bit `seen`)."""
+    return (floats_bytes + 16, floats_bytes + 20)
+
+
+# Sizes and checksums from ../shared/weights/CHECKSUMS.md, which cites its sources:
+# tiny: the staged authentic copy (sha256 measured); yolov2-tiny: sha256 from openvinotoolkit
+# open_model_zoo models/public/yolo-v2-tiny-tf/model.yml; yolov2-tiny-voc, yolov2-voc: sha1 from
+# opencv/opencv_extra testdata/dnn/download_models.py. The other sizes are computed from the
+# float count of the cfg plus the header. darknet19_448 is not in that table: it has the same
+# layers as darknet19, hence the same float count.
+WEIGHTS = {
+    "tiny": WeightsInfo("tiny.weights", (4185968,), "sha256",
+                        "f1c3fe6b9bab9af69ae2a090682df3e5b9d83accba69551315f030ce1b37ea81"),
+    "yolov2-tiny": WeightsInfo("yolov2-tiny.weights", (44948600,), "sha256",
+                               "16f4e870f1aed83f0089cb69bfda6b53cb7b2a4a01721be56eaf5c899dfac45f"),
+    "yolov2-tiny-voc": WeightsInfo("yolov2-tiny-voc.weights", (63471556,), "sha1",
+                                   "24b4bd049fc4fa5f5e95f684a8967e65c625dff9"),
+    "yolov2-voc": WeightsInfo("yolov2-voc.weights", (202704260,), "sha1",
+                              "1cc1a7f8ad12d563d85b76e9de025dc28ac397bb"),
+    "yolov2": WeightsInfo("yolov2.weights", (203934260,), None, None),
+    "yolo9000": WeightsInfo("yolo9000.weights", _h(195230004), None, None),
+    "darknet19": WeightsInfo("darknet19.weights", _h(83427104), None, None),
+    "darknet19_448": WeightsInfo("darknet19_448.weights", _h(83427104), None, None),
+    "darknet19_448.conv.23": WeightsInfo("darknet19_448.conv.23", _h(79327104), None, None),
+    "darknet": WeightsInfo("darknet.weights", _h(29293920), None, None),
+    "extraction": WeightsInfo("extraction.weights", _h(93821600), None, None),
+}
+
+
+def weights_info(name):
+    """The WEIGHTS entry for `name` ("yolov2" or "yolov2.weights")."""
+    key = name[:-len(".weights")] if name.endswith(".weights") else name
+    if key not in WEIGHTS:
+        raise AssetError(f"unknown weights {name!r}; known: {', '.join(WEIGHTS)}")
+    return WEIGHTS[key]
+
+
+def get_weights(name, dest="weights"):
+    """Return the path of a verified copy of pjreddie's weights `name` in `dest`.
+
+    Order: an existing file in `dest` that verifies; the mirror directory named by
+    $DARKNET_WEIGHTS_MIRROR if it holds the file; a download from pjreddie.com.
+    A copy that fails verification raises AssetError and leaves nothing behind.
+    """
+    info = weights_info(name)
+    os.makedirs(dest, exist_ok=True)
+    target = os.path.join(dest, info.file)
+    if os.path.isfile(target):
+        try:
+            with open(target, "rb") as f:
+                _check(f, None, info, target)
+            return target
+        except AssetError:
+            pass  # stale or truncated: fetch it again, replacing it only once verified
+    mirror = os.environ.get(MIRROR_ENV)
+    if mirror and os.path.isfile(os.path.join(mirror, info.file)):
+        _copy_file(os.path.join(mirror, info.file), target, info)
+    else:
+        hint = f"; to work offline put {info.file} in a directory and set {MIRROR_ENV} to it"
+        _download(WEIGHTS_URL + info.file, target, info, hint)
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: stream into a temp file next to the target, check, then rename
+
+def _open_url(url):
+    """Open `url` for reading (tests replace this to simulate being offline)."""
+    return urllib.request.urlopen(url, timeout=60)
+
+
+def _one_line(err):
+    return " ".join(str(err).split())
+
+
+def _copy_file(src, target, info=None):
+    with open(src, "rb") as f:
+        _install(f, target, src, info)
+
+
+def _download(url, target, info=None, hint=""):
+    try:
+        stream = _open_url(url)
+    except (urllib.error.URLError, OSError) as e:
+        raise AssetError(f"cannot download {url}: {_one_line(e)}{hint}") from e
+    with stream:
+        _install(stream, target, url, info)
+
+
+def _install(stream, target, source, info):
+    """Copy `stream` to `target` via a temp file, verifying it against `info` (if given)."""
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
+                               suffix=".part", dir=os.path.dirname(target) or ".")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _check(stream, out, info, source)
+        os.replace(tmp, target)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(e, OSError):  # network drop mid-stream, disk full, ...
+            raise AssetError(f"cannot fetch {source}: {_one_line(e)}") from e
+        raise
+
+
+def _check(stream, out, info, source):
+    """Read `stream` to the end (writing to `out` if given); raise AssetError unless its size
+    and checksum match `info`."""
+    digest = hashlib.new(info.algo) if info and info.algo else None
+    limit = max(info.sizes) if info else None
+    size = 0
+    while True:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            break
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise AssetError(f"{source}: more than the expected {limit} bytes")
+        if digest:
+            digest.update(chunk)
+        if out:
+            out.write(chunk)
+    if info is None:
+        return
+    if size not in info.sizes:
+        want = " or ".join(str(s) for s in info.sizes)
+        raise AssetError(f"{source}: {size} bytes, expected {want}")
+    if digest and digest.hexdigest() != info.digest:
+        raise AssetError(f"{source}: {info.algo} {digest.hexdigest()} does not match the "
+                         f"published {info.digest}")

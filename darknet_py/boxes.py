@@ -1,0 +1,159 @@
+"""Region outputs to detections (`region_layer.c: get_region_detections`, `box.c`, `network.c`).
+
+A Detection is Darknet's `detection`: a centre-format box relative to the image, the objectness and one
+probability per class. Arithmetic is float32 where Darknet's is float, so thresholds cut where Darknet's do.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import to_numpy
+from .tree import hierarchy_predictions
+
+F32 = np.float32
+NMS_THRESH = .45  # test_detector's do_nms_sort threshold
+
+
+@dataclass
+class Detection:
+    bbox: np.ndarray        # x, y, w, h (float32), centre format, relative to the image
+    objectness: float
+    prob: np.ndarray        # (classes,) float32, 0 where below the threshold
+    sort_class: int = -1
+
+    def box_pixels(self, im_w, im_h):
+        """left, top, right, bottom in pixels, clamped, as draw_detections computes them."""
+        x, y, w, h = (float(v) for v in self.bbox)
+        left, right = int((x - w / 2.) * im_w), int((x + w / 2.) * im_w)
+        top, bot = int((y - h / 2.) * im_h), int((y + h / 2.) * im_h)
+        return max(left, 0), max(top, 0), min(right, im_w - 1), min(bot, im_h - 1)
+
+
+def region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
+                      class_map=None):
+    """get_region_detections for one image of the batch, then correct_region_boxes (letterbox inverse).
+
+    One detection per anchor and cell, in Darknet's order (anchor-major). For tree models, either the
+    `class_map` columns (e.g. COCO's 80 through coco9k.map) or the single hierarchy_top_prediction class.
+    """
+    _, h, w = layer.out_shape
+    out = to_numpy(layer.output)[batch_index].reshape(layer.num, layer.entries, h, w).astype(F32, copy=True)
+    biases = layer.biases
+    first_class = layer.coords + (0 if layer.background else 1)
+    cols = np.arange(w, dtype=F32)[None, :]
+    rows = np.arange(h, dtype=F32)[:, None]
+    dets = []
+    for n in range(layer.num):
+        e = out[n]
+        scale = np.ones((h, w), F32) if layer.background else e[layer.coords]
+        # get_region_box: tx, ty already through the logistic in forward.
+        bx = np.broadcast_to((cols + e[0]) / F32(w), (h, w))
+        by = np.broadcast_to((rows + e[1]) / F32(h), (h, w))
+        bw = (np.exp(e[2].astype(np.float64)) * biases[2 * n] / w).astype(F32)
+        bh = (np.exp(e[3].astype(np.float64)) * biases[2 * n + 1] / h).astype(F32)
+        classes = e[first_class:first_class + layer.classes]
+        if layer.tree is not None:
+            hierarchy_predictions(classes, layer.tree, axis=0)
+        for j in range(h):
+            for i in range(w):
+                s = F32(scale[j, i])
+                prob = np.zeros(layer.classes if class_map is None else len(class_map), F32)
+                p = classes[:, j, i]
+                if layer.tree is not None:
+                    if class_map is not None:
+                        mapped = s * p[class_map]
+                        prob = np.where(mapped > thresh, mapped, 0).astype(F32)
+                    else:
+                        top = layer.tree.top_prediction(p, hier_thresh)
+                        prob[top] = s if s > thresh else 0
+                elif s > thresh:
+                    probs = s * p
+                    prob = np.where(probs > thresh, probs, 0).astype(F32)
+                bbox = np.array([bx[j, i], by[j, i], bw[j, i], bh[j, i]], F32)
+                dets.append(Detection(bbox, float(s) if s > thresh else 0.0, prob))
+    correct_region_boxes(dets, im_w, im_h, net_w, net_h, relative)
+    return dets
+
+
+def correct_region_boxes(dets, im_w, im_h, net_w, net_h, relative=True):
+    """Undo the letterbox: Darknet's integer new_w/new_h, double offsets, float boxes."""
+    if F32(net_w) / F32(im_w) < F32(net_h) / F32(im_h):
+        new_w, new_h = net_w, (im_h * net_w) // im_w
+    else:
+        new_h, new_w = net_h, (im_w * net_h) // im_h
+    sx, sy = F32(new_w) / F32(net_w), F32(new_h) / F32(net_h)
+    ox, oy = (net_w - new_w) / 2. / net_w, (net_h - new_h) / 2. / net_h
+    gx, gy = F32(net_w) / F32(new_w), F32(net_h) / F32(new_h)
+    for d in dets:
+        x, y, w, h = d.bbox
+        x = F32((float(x) - ox) / float(sx))
+        y = F32((float(y) - oy) / float(sy))
+        w, h = w * gx, h * gy
+        if not relative:
+            x, w, y, h = x * F32(im_w), w * F32(im_w), y * F32(im_h), h * F32(im_h)
+        d.bbox = np.array([x, y, w, h], F32)
+
+
+def box_iou(a, b):
+    """box.c box_iou on centre-format boxes, in float32."""
+    def overlap(x1, w1, x2, w2):
+        left = max(x1 - w1 / F32(2), x2 - w2 / F32(2))
+        right = min(x1 + w1 / F32(2), x2 + w2 / F32(2))
+        return right - left
+    w = overlap(a[0], a[2], b[0], b[2])
+    h = overlap(a[1], a[3], b[1], b[3])
+    if w < 0 or h < 0:
+        return F32(0)
+    inter = w * h
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union
+
+
+def _drop_empty(dets):
+    """do_nms_*: move detections with objectness 0 to the end (the same swap loop) and keep the rest."""
+    dets = list(dets)
+    k = len(dets) - 1
+    i = 0
+    while i <= k:
+        if dets[i].objectness == 0:
+            dets[i], dets[k] = dets[k], dets[i]
+            k -= 1
+        else:
+            i += 1
+    return dets[:k + 1], dets[k + 1:]
+
+
+def do_nms_sort(dets, classes, thresh=NMS_THRESH):
+    """Per class: sort by that class's probability, zero it in later boxes overlapping by more than thresh.
+
+    Darknet sorts with qsort (glibc's is a stable merge sort here); we sort stably too, so equal
+    probabilities keep Darknet's order. Returns all detections in Darknet's final order.
+    """
+    live, empty = _drop_empty(dets)
+    for k in range(classes):
+        for d in live:
+            d.sort_class = k
+        live.sort(key=lambda d: -d.prob[k])
+        for i, a in enumerate(live):
+            if a.prob[k] == 0:
+                continue
+            for b in live[i + 1:]:
+                if b.prob[k] != 0 and box_iou(a.bbox, b.bbox) > thresh:
+                    b.prob[k] = 0
+    return live + empty
+
+
+def do_nms_obj(dets, classes, thresh):
+    """Sort by objectness; a box overlapping a better one by more than thresh loses every class."""
+    live, empty = _drop_empty(dets)
+    for d in live:
+        d.sort_class = -1
+    live.sort(key=lambda d: -d.objectness)
+    for i, a in enumerate(live):
+        if a.objectness == 0:
+            continue
+        for b in live[i + 1:]:
+            if box_iou(a.bbox, b.bbox) > thresh:
+                b.objectness = 0
+                b.prob[:] = 0
+    return live + empty

@@ -1,0 +1,172 @@
+"""Darknet's .cfg and .data files (Darknet's `read_cfg`, `read_data_cfg`, `option_find_*`).
+
+A .cfg is a list of `[section]` headers each followed by `key=value` lines; a .data file is the same
+without headers. As in Darknet's `strip`, every whitespace character is removed from a line before it
+is read, so `anchors = 1, 2` and `anchors=1,2` are the same. Lines starting `#` or `;` are comments.
+"""
+import os
+import sys
+
+from .errors import CfgError
+
+# Darknet's string_to_layer_type: alias -> canonical section name.
+SECTION_ALIASES = {
+    "net": "net", "network": "net",
+    "conv": "convolutional", "convolutional": "convolutional",
+    "max": "maxpool", "maxpool": "maxpool",
+    "avg": "avgpool", "avgpool": "avgpool",
+    "soft": "softmax", "softmax": "softmax",
+    "conn": "connected", "connected": "connected",
+    "reorg": "reorg", "route": "route", "region": "region", "dropout": "dropout",
+    "cost": "cost", "shortcut": "shortcut", "batchnorm": "batchnorm",
+}
+# Sections the original accepts but darknet-py does not build (none is used by YOLOv2/YOLO9000/Darknet-19).
+KNOWN_UNSUPPORTED = {"lrn", "normalization", "deconv", "deconvolutional", "yolo", "detection", "upsample",
+                     "activation", "logistic", "l2norm", "crop", "local", "rnn", "gru", "lstm", "crnn", "iseg"}
+
+
+class Section:
+    """One `[type]` block: its options, where they came from, and which ones were read."""
+
+    def __init__(self, type, path, line):
+        self.type, self.path, self.line = type, path, line
+        self.options = {}       # key -> raw string value
+        self.option_lines = {}  # key -> line number, for error messages
+        self._used = set()
+
+    def __contains__(self, key):
+        return key in self.options
+
+    def error(self, message, key=None):
+        return CfgError(self.path, self.option_lines.get(key, self.line), message)
+
+    def _get(self, key, default, convert, kind):
+        self._used.add(key)
+        if key not in self.options:
+            if default is REQUIRED:
+                raise self.error(f"[{self.type}] needs option '{key}'")
+            return default
+        raw = self.options[key]
+        try:
+            return convert(raw)
+        except ValueError:
+            raise self.error(f"option '{key}' of [{self.type}] must be {kind}, got '{raw}'", key) from None
+
+    def int(self, key, default=None):
+        return self._get(key, default, _c_int, "an integer")
+
+    def float(self, key, default=None):
+        return self._get(key, default, _c_float, "a number")
+
+    def str(self, key, default=None):
+        return self._get(key, default, str, "text")
+
+    def ints(self, key, default=None):
+        return self._get(key, default, lambda s: [_c_int(v) for v in _split_list(s)], "a list of integers")
+
+    def floats(self, key, default=None):
+        return self._get(key, default, lambda s: [_c_float(v) for v in _split_list(s)], "a list of numbers")
+
+    def file(self, key):
+        """A file named by an option (tree=, map=), as Darknet opens it: relative to the working directory.
+
+        Falls back to the folder above the cfg's (cfg/x.cfg naming data/9k.tree) and to the darknet-py
+        checkout, so the project's cfgs work from any directory. None if the option is absent.
+        """
+        name = self.str(key)
+        if name is None:
+            return None
+        here = os.path.dirname(os.path.abspath(self.path))
+        for candidate in (name, os.path.join(here, "..", name), os.path.join(PROJECT_ROOT, name)):
+            if os.path.exists(candidate):
+                return candidate
+        raise self.error(f"{key} file '{name}' not found (run `make data` for Darknet's data files)", key)
+
+    def unused(self):
+        """Options never read: Darknet prints them as 'Unused field' and goes on."""
+        return [(k, v, self.option_lines[k]) for k, v in self.options.items() if k not in self._used]
+
+
+REQUIRED = object()
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _split_list(s):
+    # Darknet reads comma lists with atoi/atof per field; a trailing comma is tolerated.
+    return [v for v in s.split(",") if v != ""]
+
+
+def _c_int(s):
+    # Darknet uses atoi, which also takes "1.0" as 1; we accept a float literal only if it is integral.
+    try:
+        return int(s)
+    except ValueError:
+        f = float(s)
+        if f != int(f):
+            raise
+        return int(f)
+
+
+def _c_float(s):
+    return float(s)
+
+
+def _read_lines(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except OSError as e:
+        raise CfgError(path, 0, f"cannot read: {e.strerror}") from None
+
+
+def _key_value(path, number, line):
+    key, sep, value = line.partition("=")
+    if not sep or not key:
+        raise CfgError(path, number, f"expected 'key=value' or '[section]', got '{line}'")
+    return key, value
+
+
+def parse_cfg(path):
+    """Read a Darknet .cfg into a list of Sections, first one [net]."""
+    sections = []
+    for number, raw in enumerate(_read_lines(path), 1):
+        line = "".join(raw.split())
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[":
+            if not line.endswith("]"):
+                raise CfgError(path, number, f"malformed section header '{line}'")
+            name = line[1:-1]
+            if name in KNOWN_UNSUPPORTED:
+                raise CfgError(path, number, f"layer type [{name}] is not supported by darknet-py")
+            if name not in SECTION_ALIASES:
+                raise CfgError(path, number, f"unknown section [{name}]")
+            sections.append(Section(SECTION_ALIASES[name], path, number))
+            continue
+        if not sections:
+            raise CfgError(path, number, "option before the first [section]")
+        key, value = _key_value(path, number, line)
+        sections[-1].options[key] = value
+        sections[-1].option_lines[key] = number
+    if not sections:
+        raise CfgError(path, 0, "no sections")
+    if sections[0].type != "net":
+        raise CfgError(path, sections[0].line, "first section must be [net] or [network]")
+    return sections
+
+
+def read_data_cfg(path):
+    """Read a Darknet .data file (`classes=80`, `names=...`) into a dict of strings."""
+    options = {}
+    for number, raw in enumerate(_read_lines(path), 1):
+        line = "".join(raw.split())
+        if not line or line[0] in "#;":
+            continue
+        key, value = _key_value(path, number, line)
+        options[key] = value
+    return options
+
+
+def warn_unused(section):
+    for key, value, line in section.unused():
+        print(f"{section.path}:{line}: Unused field: '{key} = {value}'", file=sys.stderr)

@@ -1,0 +1,166 @@
+"""Images exactly as Darknet handles them (src/image.c): float32 CHW, RGB, values in [0, 1].
+
+resize_image and letterbox_image reproduce darknet's float32 arithmetic operation by operation, so
+given the same pixels they are bit-identical to libdarknet (tests/test_image.py checks this).
+"""
+import math
+
+import cv2
+import numpy as np
+
+# image.c: colors[6][3] and get_color, the palette of draw_detections.
+_COLORS = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 1], [0, 1, 0], [1, 1, 0], [1, 0, 0]], np.float32)
+
+
+def load_image(path):
+    """Decode an image file to (3, H, W) float32 RGB in [0, 1], like darknet's load_image_color(path, 0, 0).
+
+    The oracle build decodes with OpenCV too (load_image_cv: imread colour, BGR->RGB, byte/255.).
+    Darknet built without OpenCV uses stb_image, whose JPEG decoding differs by up to 3/255.
+    """
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read image: {path}")
+    # byte/255. is a double division rounded once to float, as in mat_to_image/load_image_stb.
+    return (bgr[:, :, ::-1].transpose(2, 0, 1) / 255.).astype(np.float32)
+
+
+def resize_image(im, w, h):
+    """Darknet's resize_image: separable bilinear with align-corners scale (in-1)/(out-1).
+
+    Horizontal pass first into a (C, im_h, w) buffer, the last column copied; then the vertical pass,
+    where the last row is only (1-dy)*row[iy] (darknet skips the second term there, so it is a copy
+    only when (h-1)*scale rounds to exactly im_h-1). All arithmetic is float32 in the C order.
+    """
+    im = np.asarray(im, dtype=np.float32)
+    c, ih, iw = im.shape
+    if h < 2:
+        # darknet computes sy = 0*inf = NaN and reads row (int)NaN: it segfaults (checked), so refuse.
+        raise ValueError(f"darknet's resize_image is undefined for height {h}")
+    part = np.empty((c, ih, w), np.float32)
+    part[:, :, w - 1] = im[:, :, iw - 1]
+    if iw > 1 and w > 1:
+        w_scale = np.float32(iw - 1) / np.float32(w - 1)
+        sx = np.arange(w - 1, dtype=np.float32) * w_scale
+        ix = sx.astype(np.int32)
+        dx = sx - ix.astype(np.float32)
+        part[:, :, :w - 1] = (np.float32(1) - dx) * im[:, :, ix] + dx * im[:, :, ix + 1]
+    else:
+        part[:, :, :] = im[:, :, iw - 1:iw]
+
+    h_scale = np.float32(ih - 1) / np.float32(h - 1)
+    sy = np.arange(h, dtype=np.float32) * h_scale
+    iy = sy.astype(np.int32)
+    dy = (sy - iy.astype(np.float32))[:, None]
+    out = (np.float32(1) - dy) * part[:, iy, :]
+    if ih > 1:
+        # add_pixel(dy * part[iy+1]) for every row but the last.
+        out[:, :h - 1] += dy[:h - 1] * part[:, iy[:h - 1] + 1, :]
+    return out
+
+
+def letterbox_size(im_w, im_h, w, h):
+    """Darknet's letterbox new size: the side that limits is set, the other scaled with integer division."""
+    if np.float32(w) / np.float32(im_w) < np.float32(h) / np.float32(im_h):
+        return w, (im_h * w) // im_w
+    return (im_w * h) // im_h, h
+
+
+def letterbox_image(im, w, h):
+    """Darknet's letterbox_image: resize keeping aspect, paste centred on a canvas filled with 0.5."""
+    im = np.asarray(im, dtype=np.float32)
+    new_w, new_h = letterbox_size(im.shape[2], im.shape[1], w, h)
+    boxed = np.full((im.shape[0], h, w), 0.5, np.float32)
+    dx, dy = (w - new_w) // 2, (h - new_h) // 2
+    boxed[:, dy:dy + new_h, dx:dx + new_w] = resize_image(im, new_w, new_h)
+    return boxed
+
+
+def get_color(c, x, max_):
+    """Darknet's get_color: channel c (0 blue .. 2 red as draw_detections calls it) of palette entry x/max."""
+    ratio = np.float32(x) / np.float32(max_) * np.float32(5)
+    i, j = math.floor(ratio), math.ceil(ratio)
+    ratio -= np.float32(i)
+    return float((np.float32(1) - ratio) * _COLORS[i][c] + ratio * _COLORS[j][c])
+
+
+def _draw_box(im, x1, y1, x2, y2, rgb):
+    """draw_box: one-pixel rectangle, corners clamped into the image."""
+    _, ih, iw = im.shape
+    x1, x2 = (min(max(v, 0), iw - 1) for v in (x1, x2))
+    y1, y2 = (min(max(v, 0), ih - 1) for v in (y1, y2))
+    col = np.asarray(rgb, np.float32)[:, None]
+    im[:, y1, x1:x2 + 1] = col
+    im[:, y2, x1:x2 + 1] = col
+    im[:, y1:y2 + 1, x1] = col
+    im[:, y1:y2 + 1, x2] = col
+
+
+def _label_patch(text, height, rgb):
+    """A (3, h, w) label: black text on the class colour, about `height` pixels tall.
+
+    Darknet composes labels from its glyph images (data/labels/*.png); we draw the text with
+    cv2.putText instead, so labels look alike but are not pixel-identical.
+    """
+    scale = max(height, 8) / 30.0
+    thick = max(1, round(scale * 2))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    pad = max(1, th // 4)  # darknet borders its label by a quarter of the glyph height
+    patch = np.empty((th + base + 2 * pad, tw + 2 * pad, 3), np.float32)
+    patch[:] = rgb
+    cv2.putText(patch, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
+                cv2.LINE_AA)
+    return patch.transpose(2, 0, 1)
+
+
+def draw_detections(im, dets, names, thresh=.5):
+    """Draw darknet-style labelled boxes into im (3, H, W) float32, in place.
+
+    dets: objects with .bbox (x, y, w, h; centre format, relative to the image), .prob (class
+    probabilities) and .objectness, as darknet's `detection`. A detection is drawn when some class
+    has prob > thresh; its label lists every such class, its colour is keyed by the first.
+    Returns [(class name, prob, (left, top, right, bot)), ...], one per class above thresh, in
+    darknet's print order (the CLI prints them as "dog: 82%").
+    """
+    _, ih, iw = im.shape
+    classes = len(names)
+    drawn = []
+    for det in dets:
+        above = [j for j in range(classes) if det.prob[j] > thresh]
+        if not above:
+            continue
+        x, y, bw, bh = (float(v) for v in det.bbox)
+        # int() truncates toward zero like C's float->int conversion.
+        left, right = int((x - bw / 2.) * iw), int((x + bw / 2.) * iw)
+        top, bot = int((y - bh / 2.) * ih), int((y + bh / 2.) * ih)
+        left, top = max(left, 0), max(top, 0)
+        right, bot = min(right, iw - 1), min(bot, ih - 1)
+        drawn += [(names[j], float(det.prob[j]), (left, top, right, bot)) for j in above]
+
+        offset = above[0] * 123457 % classes
+        rgb = (get_color(2, offset, classes), get_color(1, offset, classes),
+               get_color(0, offset, classes))
+        width = int(ih * .006)
+        for i in range(width):
+            _draw_box(im, left + i, top + i, right - i, bot - i, rgb)
+
+        label = _label_patch(", ".join(names[j] for j in above), int(ih * .03), rgb)
+        # draw_label(im, top + width, left, ...): above that row when it fits, else below it.
+        lh, lw = label.shape[1:]
+        r = top + width
+        if r - lh >= 0:
+            r -= lh
+        ph, pw = max(0, min(lh, ih - r)), max(0, min(lw, iw - left))
+        im[:, r:r + ph, left:left + pw] = label[:, :ph, :pw]
+    return drawn
+
+
+def save_image(im, path):
+    """Write (3, H, W) float32 RGB to path (format from its extension; JPEG at darknet's quality 80).
+
+    Pixels become (unsigned char)(255*v), truncated as in darknet's save_image_options; values are
+    clipped to [0, 1] first, where darknet's cast of an out-of-range float is undefined.
+    """
+    hwc = (255 * np.clip(im, 0, 1)).astype(np.uint8).transpose(1, 2, 0)[:, :, ::-1]
+    if not cv2.imwrite(str(path), np.ascontiguousarray(hwc), [cv2.IMWRITE_JPEG_QUALITY, 80]):
+        raise ValueError(f"cannot write image: {path}")

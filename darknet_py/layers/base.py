@@ -1,0 +1,39 @@
+"""What every layer has, as Darknet's `struct layer` fields that all types share."""
+
+
+class Layer:
+    """A Darknet layer. Shapes are (channels, height, width); arrays are (batch, c, h, w) float32.
+
+    Subclasses set `type` (Darknet's section name), build from a cfg Section in `from_cfg`, compute their
+    output shape in `reshape` (called at build and by Network.resize) and implement `forward`.
+    """
+    type = None
+
+    def __init__(self):
+        self.in_shape = self.out_shape = None
+        self.output = None   # last forward's result, kept for inspection and for route/shortcut
+        self.section = None  # the cfg Section this layer came from (for errors and per-layer options)
+
+    @property
+    def outputs(self):
+        c, h, w = self.out_shape
+        return c * h * w
+
+    @property
+    def inputs(self):
+        c, h, w = self.in_shape
+        return c * h * w
+
+    def reshape(self, in_shape, layers):
+        """Set in/out shapes for an input of `in_shape`; `layers` are the layers before this one."""
+        self.in_shape = self.out_shape = in_shape
+
+    def error(self, message):
+        from ..errors import CfgError
+        if self.section is None:
+            return CfgError("<network>", 0, message)
+        return CfgError(self.section.path, self.section.line, message)
+
+    def summary(self, index):
+        """Darknet's line for this layer in the network table (without the index)."""
+        return self.type

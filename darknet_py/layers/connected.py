@@ -1,0 +1,50 @@
+"""[connected] (`connected_layer.c`): out = in @ W^T, then batchnorm or bias, then activation."""
+import numpy as np
+
+from ..activations import FORWARD, activate
+from ..backend import array_module
+from .base import Layer
+from .batchnorm import BatchnormParams, bn_inference
+
+
+class ConnectedLayer(Layer, BatchnormParams):
+    type = "connected"
+
+    @classmethod
+    def from_cfg(cls, section, in_shape, layers):
+        layer = cls()
+        layer.section = section
+        layer.n_outputs = section.int("output", 1)
+        layer.activation = section.str("activation", "logistic")  # Darknet's default, as for conv
+        layer.batch_normalize = section.int("batch_normalize", 0)
+        if layer.activation not in FORWARD:
+            raise section.error(f"unknown activation '{layer.activation}'", "activation")
+        if layer.n_outputs < 1:
+            raise section.error("output must be positive", "output")
+        layer.reshape(in_shape, layers)
+        inputs = layer.inputs
+        # make_connected_layer: weights ~ sqrt(2/inputs) * U(-1, 1), stored (outputs, inputs).
+        scale = np.sqrt(2.0 / inputs)
+        layer.weights = (scale * np.random.uniform(-1, 1, (layer.n_outputs, inputs))).astype(np.float32)
+        layer.biases = np.zeros(layer.n_outputs, np.float32)
+        if layer.batch_normalize:
+            layer.init_batchnorm(layer.n_outputs)
+        return layer
+
+    def reshape(self, in_shape, layers):
+        self.in_shape, self.out_shape = in_shape, (self.n_outputs, 1, 1)
+
+    def forward(self, x, net):
+        xp = array_module(x)
+        b = x.shape[0]
+        out = x.reshape(b, -1) @ xp.asarray(self.weights).T
+        if self.batch_normalize:
+            bn_inference(out, xp.asarray(self.scales), xp.asarray(self.biases),
+                         xp.asarray(self.rolling_mean), xp.asarray(self.rolling_variance))
+        else:
+            out += xp.asarray(self.biases)
+        self.output = activate(self.activation, out).reshape((b,) + self.out_shape)
+        return self.output
+
+    def summary(self, index):
+        return f"connected                            {self.inputs:4d}  ->  {self.n_outputs:4d}"

@@ -1,0 +1,54 @@
+"""[maxpool] (`maxpool_layer.c`) with Darknet's padding rule.
+
+parse_maxpool: size defaults to stride, padding to size-1. make_maxpool_layer: out = (in + padding - size)/stride + 1.
+forward_maxpool_layer starts each window at -padding/2 and treats taps outside the image as -FLT_MAX, so a
+2x2/1 pool (yolov2-tiny layer 11) keeps 13x13 by extending the window right/down.
+"""
+from ..backend import array_module
+from .base import Layer
+
+
+class MaxpoolLayer(Layer):
+    type = "maxpool"
+
+    @classmethod
+    def from_cfg(cls, section, in_shape, layers):
+        layer = cls()
+        layer.section = section
+        layer.stride = section.int("stride", 1)
+        layer.size = section.int("size", layer.stride)
+        layer.padding = section.int("padding", layer.size - 1)
+        if layer.size < 1 or layer.stride < 1 or layer.padding < 0:
+            raise section.error("maxpool size and stride must be positive, padding non-negative")
+        layer.reshape(in_shape, layers)
+        return layer
+
+    def reshape(self, in_shape, layers):
+        c, h, w = in_shape
+        out_h = (h + self.padding - self.size) // self.stride + 1
+        out_w = (w + self.padding - self.size) // self.stride + 1
+        if out_h < 1 or out_w < 1:
+            raise self.error(f"a {self.size}x{self.size}/{self.stride} maxpool cannot take a {w}x{h} input")
+        self.in_shape, self.out_shape = in_shape, (c, out_h, out_w)
+
+    def forward(self, x, net):
+        xp = array_module(x)
+        _, out_h, out_w = self.out_shape
+        b, c, h, w = x.shape
+        s, k, before = self.stride, self.size, self.padding // 2
+        after_h = max(0, (out_h - 1) * s + k - h - before)
+        after_w = max(0, (out_w - 1) * s + k - w - before)
+        padded = xp.pad(x, ((0, 0), (0, 0), (before, after_h), (before, after_w)), constant_values=-xp.inf)
+        out = None
+        for ky in range(k):
+            for kx in range(k):
+                tap = padded[:, :, ky:ky + s * (out_h - 1) + 1:s, kx:kx + s * (out_w - 1) + 1:s]
+                out = tap.copy() if out is None else xp.maximum(out, tap, out=out)
+        self.output = out
+        return out
+
+    def summary(self, index):
+        c, h, w = self.in_shape
+        _, oh, ow = self.out_shape
+        k, s = self.size, self.stride
+        return f"max          {k} x {k} / {s}  {w:4d} x{h:4d} x{c:4d}   ->  {ow:4d} x{oh:4d} x{c:4d}"

@@ -1,0 +1,109 @@
+"""WordTree (`tree.c`): Darknet's .tree files, hierarchical softmax and the decoding of tree predictions.
+
+A .tree file lists `name parent_index` per node; a new group of co-hyponyms starts wherever the parent
+changes from the line before (read_tree). Each group gets its own softmax; a node's absolute probability
+is the product of the conditional probabilities on its path to the root.
+"""
+import numpy as np
+
+from .backend import array_module
+from .errors import DarknetError
+
+
+class Tree:
+    def __init__(self, names, parents):
+        self.name = list(names)
+        self.parent = np.asarray(parents, np.int64)
+        n = len(self.parent)
+        self.n = n
+        # read_tree: a group is a run of consecutive lines with the same parent.
+        starts = [0] + [i for i in range(1, n) if self.parent[i] != self.parent[i - 1]]
+        self.group_offset = np.asarray(starts, np.int64)
+        self.group_size = np.diff(starts + [n]).astype(np.int64)
+        self.groups = len(starts)
+        self.group = np.repeat(np.arange(self.groups), self.group_size)
+        self.child = np.full(n, -1, np.int64)
+        has_parent = self.parent >= 0
+        self.child[self.parent[has_parent]] = self.group[has_parent]
+        self.leaf = np.ones(n, bool)
+        self.leaf[self.parent[has_parent]] = False
+
+    @classmethod
+    def read(cls, path):
+        names, parents = [], []
+        try:
+            with open(path) as f:
+                for number, line in enumerate(f, 1):
+                    fields = line.split()
+                    if not fields:
+                        continue
+                    try:
+                        parent = int(fields[1]) if len(fields) > 1 else -1
+                    except ValueError:
+                        raise DarknetError(f"{path}:{number}: expected 'name parent_index', got '{line.strip()}'") from None
+                    if parent >= len(parents):
+                        raise DarknetError(f"{path}:{number}: parent {parent} is not an earlier node")
+                    names.append(fields[0])
+                    parents.append(parent)
+        except OSError as e:
+            raise DarknetError(f"{path}: cannot read tree: {e.strerror}") from None
+        return cls(names, parents)
+
+    def probability(self, predictions, node, stride=1):
+        """get_hierarchy_probability: product of conditional probabilities from `node` up to the root."""
+        p = 1.0
+        while node >= 0:
+            p *= float(predictions[node * stride])
+            node = int(self.parent[node])
+        return p
+
+    def top_prediction(self, predictions, thresh, stride=1):
+        """hierarchy_top_prediction: greedy descent from group 0 while p * max child > thresh."""
+        p, group = 1.0, 0
+        while True:
+            offset, size = int(self.group_offset[group]), int(self.group_size[group])
+            values = predictions[offset * stride:(offset + size) * stride:stride]
+            k = int(np.argmax(values))  # first maximum, as Darknet's strict '>' scan
+            best, max_i = (float(values[k]), offset + k) if values[k] > 0 else (0.0, 0)
+            if p * best > thresh:
+                p *= best
+                group = int(self.child[max_i])
+                if group < 0:
+                    return max_i
+            elif group == 0:
+                return max_i
+            else:
+                return int(self.parent[offset])
+
+
+def read_map(path):
+    """A .map file: one tree node index per line (e.g. coco9k.map maps COCO's 80 classes into 9k.tree)."""
+    try:
+        with open(path) as f:
+            return [int(line) for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        raise DarknetError(f"{path}: cannot read map file: {e}") from None
+
+
+def hierarchy_predictions(predictions, tree, only_leaves=False, axis=-1):
+    """Absolute probabilities along `axis`: each node times its parent's, top-down in file order (in place)."""
+    p = np.moveaxis(predictions, axis, 0)
+    for j in range(tree.n):
+        parent = tree.parent[j]
+        if parent >= 0:
+            p[j] *= p[parent]
+    if only_leaves:
+        p[~tree.leaf] = 0
+    return predictions
+
+
+def softmax_tree(x, tree, axis, temperature=1.0):
+    """A softmax over each group of co-hyponyms along `axis` (the GPU kernel's layout, softmax_tree)."""
+    xp = array_module(x)
+    out = xp.empty_like(x)
+    moved_in, moved_out = xp.moveaxis(x, axis, 0), xp.moveaxis(out, axis, 0)
+    for offset, size in zip(tree.group_offset.tolist(), tree.group_size.tolist()):
+        group = moved_in[offset:offset + size] / x.dtype.type(temperature)
+        e = xp.exp(group - group.max(axis=0, keepdims=True))
+        moved_out[offset:offset + size] = e / e.sum(axis=0, keepdims=True)
+    return out

@@ -1,0 +1,244 @@
+"""The oracle: pjreddie's Darknet (libdarknet.so from Debian's `darknet` package) driven by a small C
+program of ours, tests/oracle/darknet_dump.c, compiled on first use into tests/.cache/.
+
+Every numeric test of the project compares against these functions. They run darknet in a subprocess
+in a temporary directory and read its raw float32 dumps back; darknet's loading chatter is captured
+and only shown (in OracleError) when the program fails.
+"""
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+LIB_DIR = Path("/usr/lib/darknet")
+HEADER_DIR = LIB_DIR / "include"
+DARKNET_DIR = Path("/usr/share/darknet")  # the original cfg/ and data/ (dog.jpg, 9k.tree, ...)
+SOURCE = Path(__file__).parent / "oracle" / "darknet_dump.c"
+BINARY = Path(__file__).parent / ".cache" / "darknet_dump"
+
+
+class OracleError(RuntimeError):
+    """darknet_dump failed; the message carries the end of its output."""
+
+
+def _build():
+    """Compile darknet_dump unless the cached binary is newer than its source; returns its path."""
+    if BINARY.exists() and BINARY.stat().st_mtime >= SOURCE.stat().st_mtime:
+        return BINARY
+    BINARY.parent.mkdir(parents=True, exist_ok=True)
+    # Compile to a private name then rename, so concurrent test processes never run a half-written file.
+    tmp = BINARY.with_name(f"{BINARY.name}.{os.getpid()}")
+    cmd = ["gcc", "-O2", "-std=gnu99", "-o", str(tmp), str(SOURCE), f"-I{HEADER_DIR}",
+           f"-L{LIB_DIR}", f"-Wl,-rpath,{LIB_DIR}", "-ldarknet", "-lm"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise OracleError(f"compiling {SOURCE.name} failed:\n{res.stderr[-4000:]}")
+    os.replace(tmp, BINARY)
+    return BINARY
+
+
+@functools.cache
+def available():
+    """True when libdarknet, its header and gcc are present and the harness compiles."""
+    if not (LIB_DIR / "libdarknet.so").exists() or not (HEADER_DIR / "darknet.h").exists():
+        return False
+    if shutil.which("gcc") is None:
+        return False
+    try:
+        _build()
+    except OracleError:
+        return False
+    return True
+
+
+def _run(*args):
+    """Run darknet_dump with string arguments; raise OracleError with its output on failure."""
+    res = subprocess.run([str(_build()), *map(str, args)], capture_output=True, text=True,
+                         errors="replace")
+    if res.returncode != 0:
+        tail = (res.stdout + res.stderr)[-4000:]
+        raise OracleError(f"darknet_dump {' '.join(map(str, args[:2]))} failed "
+                          f"(exit {res.returncode}):\n{tail}")
+
+
+def _weights_arg(weights):
+    return str(Path(weights).resolve()) if weights else "-"
+
+
+def _cfg_with_batch(cfg, batch, tmp):
+    """Copy cfg into tmp with the [net] section's batch=`batch`, subdivisions=1.
+
+    Darknet allocates every layer's buffers for the cfg's batch/subdivisions and set_batch_network
+    does not reallocate, so a batch larger than the cfg's would overflow them; training cfgs
+    (batch=64) would also allocate far more than needed.
+    """
+    lines = Path(cfg).read_text().splitlines()
+    out, in_net, seen_net = [], False, False
+    for line in lines:
+        s = line.strip()
+        if s.startswith("["):
+            in_net = not seen_net and s in ("[net]", "[network]")
+            seen_net = seen_net or in_net
+            out.append(line)
+            if in_net:
+                out += [f"batch={batch}", "subdivisions=1"]
+            continue
+        if in_net and re.match(r"(batch|subdivisions)\s*=", s):
+            continue
+        out.append(line)
+    path = Path(tmp) / Path(cfg).name
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def _write_chw(path, im):
+    im = np.ascontiguousarray(im, dtype=np.float32)
+    with open(path, "wb") as f:
+        np.array(im.shape, dtype=np.int32).tofile(f)
+        im.tofile(f)
+
+
+def _read_chw(path):
+    with open(path, "rb") as f:
+        c, h, w = np.fromfile(f, dtype=np.int32, count=3)
+        return np.fromfile(f, dtype=np.float32).reshape(c, h, w)
+
+
+def _source(src, tmp):
+    """An image path (decoded by darknet) or a CHW float32 array (fed to darknet as is)."""
+    if isinstance(src, np.ndarray):
+        path = Path(tmp) / "src.chw"
+        _write_chw(path, src)
+        return f"raw:{path}"
+    return f"img:{Path(src).resolve()}"
+
+
+def net_size(cfg):
+    """(channels, height, width) from the cfg's [net] section, with darknet's defaults of 0."""
+    vals, in_net = {}, False
+    for line in Path(cfg).read_text().splitlines():
+        s = line.split("#", 1)[0].strip()
+        if s.startswith("["):
+            if in_net:
+                break
+            in_net = s in ("[net]", "[network]")
+        elif in_net and "=" in s:
+            k, v = (t.strip() for t in s.split("=", 1))
+            vals[k] = v
+    return tuple(int(vals.get(k, 0)) for k in ("channels", "height", "width"))
+
+
+def random_input(cfg, batch=1, seed=0, size=None):
+    """Seeded uniform [0, 1) float32 input of shape (batch, C, H, W) for cfg (size=(w, h) overrides)."""
+    c, h, w = net_size(cfg)
+    if size is not None:
+        w, h = size
+    return np.random.default_rng(seed).random((batch, c, h, w), dtype=np.float32)
+
+
+def layer_outputs(cfg, weights, x, size=None):
+    """Run darknet's network_predict on x (B, C, H, W) and return every layer's output.
+
+    weights: path or None (darknet's random init). size=(w, h) calls resize_network first.
+    Returns [(type_name, array (B, out_c, out_h, out_w)), ...] in layer order; type names are
+    darknet's get_layer_string ("convolutional", "maxpool", "route", "reorg", "region", ...).
+    Layers whose out_c/out_h/out_w darknet leaves unset (softmax, cost) come as (B, outputs, 1, 1).
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    batch = x.shape[0]
+    w, h = size or (0, 0)
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        x.tofile(Path(tmp) / "x.bin")
+        _run("layers", _cfg_with_batch(cfg, batch, tmp), _weights_arg(weights), batch, w, h,
+             Path(tmp) / "x.bin", tmp)
+        out = []
+        meta = (Path(tmp) / "layers.txt").read_text().splitlines()
+        for i, line in enumerate(meta):
+            name, n, *chw = line.split()
+            shape = [int(v) for v in chw]
+            if np.prod(shape) != int(n):
+                # darknet never sets out_c/out_h/out_w of softmax and cost layers (they stay 0).
+                shape = [int(n), 1, 1]
+            a = np.fromfile(Path(tmp) / f"{i:03d}.bin", dtype=np.float32)
+            out.append((name, a.reshape(batch, *shape)))
+        return out
+
+
+def detections(cfg, weights, x, im_w=0, im_h=0, thresh=.5, hier=.5, nms=.45, nms_kind="sort",
+               size=None):
+    """Darknet's detections: network_predict, get_network_boxes(relative=1, map=0), then NMS.
+
+    x: a network input (C, H, W) or (1, C, H, W) array, with the original image size im_w, im_h for
+    the letterbox correction (0: the network size, i.e. no correction); or an image path, which darknet loads and letterboxes itself as
+    `detector test` does (im_w, im_h are then the image's). nms_kind: "sort" (do_nms_sort),
+    "obj" (do_nms_obj) or "none". Returns every detection in darknet's final array order as dicts:
+    bbox (x, y, w, h), objectness, sort_class, prob (np.ndarray), classes ({index: prob} nonzero).
+    """
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        if isinstance(x, np.ndarray):
+            src = Path(tmp) / "x.bin"
+            np.ascontiguousarray(x, dtype=np.float32).tofile(src)
+            src = f"tensor:{src}"
+        else:
+            src = _source(x, tmp)
+        w, h = size or (0, 0)
+        out = Path(tmp) / "dets.bin"
+        _run("detect", _cfg_with_batch(cfg, 1, tmp), _weights_arg(weights), w, h, src,
+             im_w, im_h, thresh, hier, nms, nms_kind, out)
+        with open(out, "rb") as f:
+            n, classes = np.fromfile(f, dtype=np.int32, count=2)
+            rows = np.fromfile(f, dtype=np.float32).reshape(n, 6 + classes)
+    return [{"bbox": tuple(float(v) for v in r[:4]), "objectness": float(r[4]),
+             "sort_class": int(r[5]), "prob": r[6:].copy(),
+             "classes": {int(k): float(r[6 + k]) for k in np.flatnonzero(r[6:])}}
+            for r in rows]
+
+
+def _image(op, src, *args):
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        out = Path(tmp) / "out.chw"
+        # load_image_stb takes a bare path; the other ops take an img:/raw: source.
+        arg = Path(src).resolve() if op == "stb" else _source(src, tmp)
+        _run("image", op, arg, *args, out)
+        return _read_chw(out)
+
+
+def load_image(path):
+    """load_image_color(path, 0, 0) as (3, H, W) float32. This build decodes with OpenCV (libopencv)."""
+    return _image("load", path)
+
+
+def load_image_stb(path):
+    """load_image_stb(path, 3): darknet's decoder in builds without OpenCV, as (3, H, W) float32."""
+    return _image("stb", path)
+
+
+def resize(src, w, h):
+    """Darknet's resize_image of an image path or a (C, H, W) float32 array."""
+    return _image("resize", src, w, h)
+
+
+def letterbox(src, w, h):
+    """Darknet's letterbox_image of an image path or a (C, H, W) float32 array."""
+    return _image("letterbox", src, w, h)
+
+
+def save_weights(cfg, weights, out):
+    """Load cfg + weights (None: random init) in darknet and save_weights them to out."""
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        _run("save", _cfg_with_batch(cfg, 1, tmp), _weights_arg(weights), Path(out).resolve())
+
+
+def classify(cfg, weights, image):
+    """`classifier predict`'s probability vector: letterbox to the net size, predict, and apply
+    hierarchy_predictions for tree nets. image: a path or a (C, H, W) array. Top-k is the caller's."""
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        out = Path(tmp) / "p.bin"
+        _run("classify", _cfg_with_batch(cfg, 1, tmp), _weights_arg(weights),
+             _source(image, tmp), out)
+        return np.fromfile(out, dtype=np.float32)

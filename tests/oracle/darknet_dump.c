@@ -1,0 +1,214 @@
+/* darknet_dump: drive pjreddie's libdarknet (the oracle) and dump its numbers as raw float32 files.
+ *
+ * Built and run by tests/oracle.py. Every output is little-endian float32, so the Python side reads it
+ * with np.fromfile. Images travel as "CHW files": three int32 (c, h, w) then c*h*w float32.
+ * An image source argument is either "img:PATH" (decoded by darknet) or "raw:PATH" (a CHW file), so
+ * darknet's resize/letterbox can be fed exactly the pixels our own decoder produced.
+ *
+ *   layers   CFG WEIGHTS BATCH W H INPUT OUTDIR
+ *       W,H = 0 keeps the cfg size; INPUT holds BATCH*net->inputs floats.
+ *       OUTDIR/layers.txt: one line "type outputs out_c out_h out_w" per layer; OUTDIR/NNN.bin: l.batch*l.outputs.
+ *   detect   CFG WEIGHTS W H SRC IM_W IM_H THRESH HIER NMS NMS_KIND OUT
+ *       SRC is "tensor:PATH" (a network input; IM_W,IM_H = 0 means the network size) or an image source,
+ *       letterboxed as `detector test` does (then IM_W/IM_H are ignored: the image's own size is used). NMS_KIND: sort | obj | none.
+ *       OUT: int32 n, int32 classes, then n rows of float32 [x y w h objectness sort_class prob[classes]].
+ *   image    load|stb|resize|letterbox SRC [W H] OUT      (load = load_image_color, stb = load_image_stb)
+ *   save     CFG WEIGHTS OUT
+ *   classify CFG WEIGHTS SRC OUT      (letterbox to the net size as `classifier predict`; net->outputs floats)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "darknet.h"
+
+/* Exported by libdarknet but only declared in its private headers. */
+image load_image_stb(char *filename, int channels);
+char *get_layer_string(LAYER_TYPE a);
+
+static void die(const char *msg, const char *arg)
+{
+    fprintf(stderr, "darknet_dump: %s %s\n", msg, arg ? arg : "");
+    exit(2);
+}
+
+static FILE *open_or_die(const char *path, const char *mode)
+{
+    FILE *f = fopen(path, mode);
+    if (!f) die("cannot open", path);
+    return f;
+}
+
+static void write_floats(FILE *f, const float *x, size_t n)
+{
+    if (fwrite(x, sizeof(float), n, f) != n) die("short write", 0);
+}
+
+static float *read_floats(const char *path, size_t n)
+{
+    FILE *f = open_or_die(path, "rb");
+    float *x = malloc(n * sizeof(float));
+    if (fread(x, sizeof(float), n, f) != n) die("input tensor too small:", path);
+    if (fgetc(f) != EOF) die("input tensor too large:", path);
+    fclose(f);
+    return x;
+}
+
+static image read_chw(const char *path)
+{
+    FILE *f = open_or_die(path, "rb");
+    int s[3];
+    if (fread(s, sizeof(int), 3, f) != 3) die("bad CHW header:", path);
+    image im = make_image(s[2], s[1], s[0]);
+    size_t n = (size_t)s[0] * s[1] * s[2];
+    if (fread(im.data, sizeof(float), n, f) != n) die("short CHW file:", path);
+    fclose(f);
+    return im;
+}
+
+static void write_chw(const char *path, image im)
+{
+    FILE *f = open_or_die(path, "wb");
+    int s[3] = {im.c, im.h, im.w};
+    fwrite(s, sizeof(int), 3, f);
+    write_floats(f, im.data, (size_t)im.c * im.h * im.w);
+    fclose(f);
+}
+
+/* load_image_cv (this build has OPENCV) answers an unreadable file with a 10x10 image and appends to
+ * ./bad.list, so check readability first and fail loudly instead. */
+static image load_source(const char *src)
+{
+    if (!strncmp(src, "raw:", 4)) return read_chw(src + 4);
+    if (strncmp(src, "img:", 4)) die("image source must be img:PATH or raw:PATH, got", src);
+    fclose(open_or_die(src + 4, "rb"));
+    return load_image_color((char *)src + 4, 0, 0);
+}
+
+static network *load_net(char *cfg, char *weights, int batch)
+{
+    network *net = load_network(cfg, (weights[0] && strcmp(weights, "-")) ? weights : 0, 0);
+    /* load_network keeps the cfg's batch and set_batch_network does not reallocate, so oracle.py also
+     * writes batch=BATCH, subdivisions=1 into the cfg copy it passes; this makes the batch certain. */
+    set_batch_network(net, batch);
+    return net;
+}
+
+static int cmd_layers(char **a)
+{
+    int batch = atoi(a[2]), w = atoi(a[3]), h = atoi(a[4]);
+    network *net = load_net(a[0], a[1], batch);
+    if (w > 0 && h > 0) resize_network(net, w, h);
+    float *x = read_floats(a[5], (size_t)batch * net->inputs);
+    network_predict(net, x);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/layers.txt", a[6]);
+    FILE *meta = open_or_die(path, "w");
+    for (int i = 0; i < net->n; ++i) {
+        layer l = net->layers[i];
+        /* resize_region_layer updates w,h but leaves out_w,out_h stale; the region's output is its input. */
+        int c = l.out_c, h = l.out_h, w = l.out_w;
+        if (l.type == REGION) c = l.c, h = l.h, w = l.w;
+        fprintf(meta, "%s %d %d %d %d\n", get_layer_string(l.type), l.outputs, c, h, w);
+        snprintf(path, sizeof path, "%s/%03d.bin", a[6], i);
+        FILE *f = open_or_die(path, "wb");
+        write_floats(f, l.output, (size_t)l.batch * l.outputs);
+        fclose(f);
+    }
+    fclose(meta);
+    return 0;
+}
+
+static int cmd_detect(char **a)
+{
+    int w = atoi(a[2]), h = atoi(a[3]);
+    char *src = a[4];
+    int im_w = atoi(a[5]), im_h = atoi(a[6]);
+    float thresh = atof(a[7]), hier = atof(a[8]), nms = atof(a[9]);
+    char *kind = a[10];
+
+    network *net = load_net(a[0], a[1], 1);
+    if (w > 0 && h > 0) resize_network(net, w, h);
+    if (!strncmp(src, "tensor:", 7)) {
+        /* No image size given: the image is the input itself, so correct_region_boxes is a no-op. */
+        if (im_w <= 0 || im_h <= 0) im_w = net->w, im_h = net->h;
+        network_predict(net, read_floats(src + 7, net->inputs));
+    } else {
+        image im = load_source(src);
+        im_w = im.w;
+        im_h = im.h;
+        /* examples/detector.c test_detector: letterbox to the network size, then predict. */
+        image sized = letterbox_image(im, net->w, net->h);
+        network_predict(net, sized.data);
+    }
+    int n = 0;
+    detection *dets = get_network_boxes(net, im_w, im_h, thresh, hier, 0, 1, &n);
+    int classes = net->layers[net->n - 1].classes;
+    if (!strcmp(kind, "sort")) do_nms_sort(dets, n, classes, nms);
+    else if (!strcmp(kind, "obj")) do_nms_obj(dets, n, classes, nms);
+    else if (strcmp(kind, "none")) die("NMS kind must be sort|obj|none, got", kind);
+
+    FILE *f = open_or_die(a[11], "wb");
+    int head[2] = {n, classes};
+    fwrite(head, sizeof(int), 2, f);
+    for (int i = 0; i < n; ++i) {
+        box b = dets[i].bbox;
+        float row[6] = {b.x, b.y, b.w, b.h, dets[i].objectness, (float)dets[i].sort_class};
+        write_floats(f, row, 6);
+        write_floats(f, dets[i].prob, classes);
+    }
+    fclose(f);
+    free_detections(dets, n);
+    return 0;
+}
+
+static int cmd_image(int argc, char **a)
+{
+    char *op = a[0];
+    image out;
+    if (!strcmp(op, "load") && argc == 3) {
+        out = load_source(a[1]);
+    } else if (!strcmp(op, "stb") && argc == 3) {
+        fclose(open_or_die(a[1], "rb"));
+        out = load_image_stb(a[1], 3);
+    } else if (!strcmp(op, "resize") && argc == 5) {
+        out = resize_image(load_source(a[1]), atoi(a[2]), atoi(a[3]));
+    } else if (!strcmp(op, "letterbox") && argc == 5) {
+        out = letterbox_image(load_source(a[1]), atoi(a[2]), atoi(a[3]));
+    } else {
+        die("usage: image load|stb SRC OUT | image resize|letterbox SRC W H OUT", 0);
+    }
+    write_chw(a[argc - 1], out);
+    return 0;
+}
+
+static int cmd_classify(char **a)
+{
+    network *net = load_net(a[0], a[1], 1);
+    /* examples/classifier.c predict_classifier letterboxes (not resizes) to the network size. */
+    image r = letterbox_image(load_source(a[2]), net->w, net->h);
+    float *p = network_predict(net, r.data);
+    if (net->hierarchy) hierarchy_predictions(p, net->outputs, net->hierarchy, 1, 1);
+    FILE *f = open_or_die(a[3], "wb");
+    write_floats(f, p, net->outputs);
+    fclose(f);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) die("usage: darknet_dump layers|detect|image|save|classify ...", 0);
+    char *cmd = argv[1];
+    char **a = argv + 2;
+    int n = argc - 2;
+    if (!strcmp(cmd, "layers") && n == 7) return cmd_layers(a);
+    if (!strcmp(cmd, "detect") && n == 12) return cmd_detect(a);
+    if (!strcmp(cmd, "image") && n >= 3) return cmd_image(n, a);
+    if (!strcmp(cmd, "classify") && n == 4) return cmd_classify(a);
+    if (!strcmp(cmd, "save") && n == 3) {
+        save_weights(load_net(a[0], a[1], 1), a[2]);
+        return 0;
+    }
+    die("bad command or argument count:", cmd);
+    return 2;
+}

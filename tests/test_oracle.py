@@ -1,0 +1,149 @@
+"""Self-test of the oracle harness (tests/oracle.py + tests/oracle/darknet_dump.c)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import oracle
+
+pytestmark = pytest.mark.skipif(not oracle.available(), reason="pjreddie darknet (the oracle) not installed")
+
+CFG = oracle.DARKNET_DIR / "cfg"
+DATA = oracle.DARKNET_DIR / "data"
+TINY_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "tiny.weights"  # ../shared
+
+# A detector small enough to give sane random weights by hand: conv+BN, maxpool, conv, region.
+SMALL_REGION_CFG = """[net]
+batch=64
+subdivisions=8
+width=32
+height=32
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=16
+size=1
+stride=1
+pad=1
+activation=linear
+
+[region]
+anchors=1.0,1.5, 3.0,2.0
+bias_match=1
+classes=3
+coords=4
+num=2
+softmax=1
+"""
+
+
+def small_region_weights(path, seed=0):
+    """Darknet 0.2.0 weights for SMALL_REGION_CFG: header, then per conv layer biases,
+    [scales, rolling_mean, rolling_variance,] weights (load_convolutional_weights' order)."""
+    rng = np.random.default_rng(seed)
+    n1, n2 = 8, 16
+    parts = [rng.uniform(-.1, .1, n1), rng.uniform(.5, 1.5, n1), rng.uniform(-.1, .1, n1),
+             rng.uniform(.5, 1.5, n1), rng.normal(0, .2, n1 * 3 * 9),
+             rng.uniform(-.1, .1, n2), rng.normal(0, .3, n2 * n1)]
+    with open(path, "wb") as f:
+        np.array([0, 2, 0], np.int32).tofile(f)
+        np.array([0], np.uint64).tofile(f)  # seen: size_t since version 0.2
+        np.concatenate(parts).astype(np.float32).tofile(f)
+
+
+def test_harness_compiles():
+    assert oracle.BINARY.exists()
+
+
+def test_yolov2_tiny_without_weights_shapes():
+    cfg = CFG / "yolov2-tiny.cfg"
+    x = oracle.random_input(cfg, batch=2)
+    assert x.shape == (2, 3, 416, 416) and x.dtype == np.float32
+    outs = oracle.layer_outputs(cfg, None, x)
+    expected = [("convolutional", 16, 416), ("maxpool", 16, 208), ("convolutional", 32, 208),
+                ("maxpool", 32, 104), ("convolutional", 64, 104), ("maxpool", 64, 52),
+                ("convolutional", 128, 52), ("maxpool", 128, 26), ("convolutional", 256, 26),
+                ("maxpool", 256, 13), ("convolutional", 512, 13), ("maxpool", 512, 13),
+                ("convolutional", 1024, 13), ("convolutional", 512, 13),
+                ("convolutional", 425, 13), ("region", 425, 13)]
+    assert [(t, a.shape) for t, a in outs] == [(t, (2, c, s, s)) for t, c, s in expected]
+
+
+def test_resize_network():
+    cfg = CFG / "yolov2-tiny.cfg"
+    outs = oracle.layer_outputs(cfg, None, oracle.random_input(cfg, size=(320, 256)), size=(320, 256))
+    assert outs[-1][1].shape == (1, 425, 8, 10)
+
+
+def test_failure_is_reported():
+    with pytest.raises(oracle.OracleError, match="darknet_dump"):
+        oracle.layer_outputs(CFG / "yolov2-tiny.cfg", None, np.zeros((1, 3, 8, 8), np.float32))
+
+
+def test_detections_match_region_output(tmp_path):
+    cfg, weights = tmp_path / "small.cfg", tmp_path / "small.weights"
+    cfg.write_text(SMALL_REGION_CFG)
+    small_region_weights(weights)
+    x = oracle.random_input(cfg, seed=1)
+    region = oracle.layer_outputs(cfg, weights, x)[-1][1][0].reshape(2, 8, 16 * 16)
+    thresh = .3
+    dets = oracle.detections(cfg, weights, x[0], thresh=thresh, nms_kind="none")
+    # get_region_detections fills one detection per anchor and cell: index n*w*h + cell.
+    assert len(dets) == 2 * 16 * 16
+    obj = region[:, 4].ravel()
+    got = np.array([d["objectness"] for d in dets])
+    np.testing.assert_array_equal(got, np.where(obj > thresh, obj, 0))
+    cls = obj[:, None] * region[:, 5:].transpose(0, 2, 1).reshape(-1, 3)
+    np.testing.assert_allclose(np.stack([d["prob"] for d in dets]), np.where(cls > thresh, cls, 0),
+                               rtol=1e-6)
+    col = np.tile(np.arange(16), 16 * 2)
+    np.testing.assert_allclose([d["bbox"][0] for d in dets], (col + region[:, 0].ravel()) / 16,
+                               rtol=1e-6)
+    # do_nms_sort keeps the count and only zeroes probabilities.
+    kept = oracle.detections(cfg, weights, x[0], 32, 32, thresh=thresh)
+    assert len(kept) == len(dets)
+    assert sum(len(d["classes"]) for d in kept) <= sum(len(d["classes"]) for d in dets)
+
+
+def test_detections_from_image_letterbox(tmp_path):
+    # An image path is letterboxed by darknet as `detector test` does; the same as passing that input.
+    cfg, weights = tmp_path / "small.cfg", tmp_path / "small.weights"
+    cfg.write_text(SMALL_REGION_CFG)
+    small_region_weights(weights)
+    from_file = oracle.detections(cfg, weights, DATA / "dog.jpg", thresh=.2)
+    x = oracle.letterbox(DATA / "dog.jpg", 32, 32)
+    from_tensor = oracle.detections(cfg, weights, x, 768, 576, thresh=.2)
+    assert len(from_file) == len(from_tensor) == 2 * 16 * 16
+    for a, b in zip(from_file, from_tensor):
+        assert a["bbox"] == b["bbox"] and a["classes"] == b["classes"]
+
+
+def test_save_weights_round_trip(tmp_path):
+    cfg, weights, out = tmp_path / "small.cfg", tmp_path / "small.weights", tmp_path / "saved"
+    cfg.write_text(SMALL_REGION_CFG)
+    small_region_weights(weights)
+    oracle.save_weights(cfg, weights, out)
+    assert out.read_bytes() == weights.read_bytes()
+
+
+@pytest.mark.skipif(not TINY_WEIGHTS.exists(), reason="shared/weights/tiny.weights not present")
+def test_classify_tiny_dog():
+    names = (DATA / "imagenet.shortnames.list").read_text().splitlines()
+    p = oracle.classify(CFG / "tiny.cfg", TINY_WEIGHTS, DATA / "dog.jpg")
+    # This darknet build decodes with OpenCV: `darknet classifier predict` prints 14.18% malamute.
+    assert names[p.argmax()] == "malamute" and abs(p.max() - .1418) < 5e-5
+    # stb_image's decode (darknet built without OpenCV) gives the 14.51% of pjreddie's docs.
+    p = oracle.classify(CFG / "tiny.cfg", TINY_WEIGHTS, oracle.load_image_stb(DATA / "dog.jpg"))
+    assert names[p.argmax()] == "malamute" and abs(p.max() - .1451) < 5e-5
