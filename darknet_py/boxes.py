@@ -21,12 +21,14 @@ class Detection:
     prob: np.ndarray        # (classes,) float32, 0 where below the threshold
     sort_class: int = -1
 
-    def box_pixels(self, im_w, im_h):
-        """left, top, right, bottom in pixels, clamped, as draw_detections computes them."""
-        x, y, w, h = (float(v) for v in self.bbox)
-        left, right = int((x - w / 2.) * im_w), int((x + w / 2.) * im_w)
-        top, bot = int((y - h / 2.) * im_h), int((y + h / 2.) * im_h)
-        return max(left, 0), max(top, 0), min(right, im_w - 1), min(bot, im_h - 1)
+
+def pixel_box(bbox, im_w, im_h):
+    """left, top, right, bottom in pixels, clamped to the image, as draw_detections computes them."""
+    x, y, w, h = (float(v) for v in bbox)
+    # int() truncates toward zero like C's float->int conversion.
+    left, right = int((x - w / 2.) * im_w), int((x + w / 2.) * im_w)
+    top, bot = int((y - h / 2.) * im_h), int((y + h / 2.) * im_h)
+    return max(left, 0), max(top, 0), min(right, im_w - 1), min(bot, im_h - 1)
 
 
 def region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
@@ -123,37 +125,63 @@ def _drop_empty(dets):
     return dets[:k + 1], dets[k + 1:]
 
 
+def iou_matrix(boxes):
+    """box_iou of every pair of (n, 4) centre-format boxes, elementwise in box_iou's float32 order."""
+    b = np.asarray(boxes, F32).reshape(-1, 4)
+    half = F32(2)
+    lo, hi = b[:, :2] - b[:, 2:] / half, b[:, :2] + b[:, 2:] / half
+    side = np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None])  # (n, n, 2): w, h
+    inter = side[..., 0] * side[..., 1]
+    area = b[:, 2] * b[:, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / (area[:, None] + area[None] - inter)
+    return np.where((side[..., 0] < 0) | (side[..., 1] < 0), F32(0), iou)
+
+
+def _greedy_keep(over):
+    """Walk boxes in order; each one still kept suppresses the later ones it overlaps (over[i, j])."""
+    keep = np.ones(len(over), bool)
+    for i in range(len(over)):
+        if keep[i]:
+            keep[i + 1:] &= ~over[i, i + 1:]
+    return keep
+
+
 def do_nms_sort(dets, classes, thresh=NMS_THRESH):
     """Per class: sort by that class's probability, zero it in later boxes overlapping by more than thresh.
 
-    Darknet sorts with qsort (glibc's is a stable merge sort here); we sort stably too, so equal
-    probabilities keep Darknet's order. Returns all detections in Darknet's final order.
+    Darknet sorts with qsort (glibc's is a stable merge sort here); we sort stably too, each class's sort
+    starting from the previous class's order as Darknet's in-place sorts do, so equal probabilities keep
+    Darknet's order. The pairwise overlaps are computed once (iou_matrix). Returns all detections in
+    Darknet's final order.
     """
     live, empty = _drop_empty(dets)
+    if not live:
+        return empty
+    over = iou_matrix([d.bbox for d in live]) > F32(thresh)
+    probs = np.stack([d.prob for d in live])
+    order = np.arange(len(live))
     for k in range(classes):
-        for d in live:
-            d.sort_class = k
-        live.sort(key=lambda d: -d.prob[k])
-        for i, a in enumerate(live):
-            if a.prob[k] == 0:
-                continue
-            for b in live[i + 1:]:
-                if b.prob[k] != 0 and box_iou(a.bbox, b.bbox) > thresh:
-                    b.prob[k] = 0
-    return live + empty
+        order = order[np.argsort(-probs[order, k], kind="stable")]
+        ranked = order[probs[order, k] != 0]
+        if len(ranked) > 1:
+            probs[ranked[~_greedy_keep(over[np.ix_(ranked, ranked)])], k] = 0
+    for d, p in zip(live, probs):
+        d.prob[:] = p
+        d.sort_class = classes - 1
+    return [live[i] for i in order] + empty
 
 
 def do_nms_obj(dets, classes, thresh):
     """Sort by objectness; a box overlapping a better one by more than thresh loses every class."""
     live, empty = _drop_empty(dets)
+    if not live:
+        return empty
     for d in live:
         d.sort_class = -1
     live.sort(key=lambda d: -d.objectness)
-    for i, a in enumerate(live):
-        if a.objectness == 0:
-            continue
-        for b in live[i + 1:]:
-            if box_iou(a.bbox, b.bbox) > thresh:
-                b.objectness = 0
-                b.prob[:] = 0
+    keep = _greedy_keep(iou_matrix([d.bbox for d in live]) > F32(thresh))
+    for d in (d for d, k in zip(live, keep) if not k):
+        d.objectness = 0
+        d.prob[:] = 0
     return live + empty

@@ -15,3 +15,7 @@ class CfgError(DarknetError):
 
 class WeightsError(DarknetError):
     """A weights file that does not fit the network it is loaded into."""
+
+
+class ImageError(DarknetError, ValueError):
+    """An image that cannot be read, written or resized as asked."""

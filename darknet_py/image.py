@@ -8,6 +8,9 @@ import math
 import cv2
 import numpy as np
 
+from .boxes import pixel_box
+from .errors import ImageError
+
 # image.c: colors[6][3] and get_color, the palette of draw_detections.
 _COLORS = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 1], [0, 1, 0], [1, 1, 0], [1, 0, 0]], np.float32)
 
@@ -20,7 +23,7 @@ def load_image(path):
     """
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"cannot read image: {path}")
+        raise ImageError(f"cannot read image: {path}")
     # byte/255. is a double division rounded once to float, as in mat_to_image/load_image_stb.
     return (bgr[:, :, ::-1].transpose(2, 0, 1) / 255.).astype(np.float32)
 
@@ -36,7 +39,7 @@ def resize_image(im, w, h):
     c, ih, iw = im.shape
     if h < 2:
         # darknet computes sy = 0*inf = NaN and reads row (int)NaN: it segfaults (checked), so refuse.
-        raise ValueError(f"darknet's resize_image is undefined for height {h}")
+        raise ImageError(f"darknet's resize_image is undefined for height {h}")
     part = np.empty((c, ih, w), np.float32)
     part[:, :, w - 1] = im[:, :, iw - 1]
     if iw > 1 and w > 1:
@@ -129,12 +132,7 @@ def draw_detections(im, dets, names, thresh=.5):
         above = [j for j in range(classes) if det.prob[j] > thresh]
         if not above:
             continue
-        x, y, bw, bh = (float(v) for v in det.bbox)
-        # int() truncates toward zero like C's float->int conversion.
-        left, right = int((x - bw / 2.) * iw), int((x + bw / 2.) * iw)
-        top, bot = int((y - bh / 2.) * ih), int((y + bh / 2.) * ih)
-        left, top = max(left, 0), max(top, 0)
-        right, bot = min(right, iw - 1), min(bot, ih - 1)
+        left, top, right, bot = pixel_box(det.bbox, iw, ih)
         drawn += [(names[j], float(det.prob[j]), (left, top, right, bot)) for j in above]
 
         offset = above[0] * 123457 % classes
@@ -163,4 +161,4 @@ def save_image(im, path):
     """
     hwc = (255 * np.clip(im, 0, 1)).astype(np.uint8).transpose(1, 2, 0)[:, :, ::-1]
     if not cv2.imwrite(str(path), np.ascontiguousarray(hwc), [cv2.IMWRITE_JPEG_QUALITY, 80]):
-        raise ValueError(f"cannot write image: {path}")
+        raise ImageError(f"cannot write image: {path}")

@@ -3,8 +3,11 @@ import numpy as np
 
 from .backend import array_module
 from .cfg import parse_cfg, warn_unused
+from .cpu import engine as cpu_engine
 from .errors import DarknetError
 from .layers import LAYER_TYPES
+
+LOSS_LAYERS = ("softmax", "cost", "region")  # the layer types whose l.cost calc_network_cost averages
 
 
 class Network:
@@ -25,6 +28,9 @@ class Network:
             raise net.error("[net] needs positive width, height and channels")
         self.read_training_options(net)
         self.seen = 0  # images trained on, kept in the weights header
+        self.train = False  # Darknet's net.train: batch statistics, dropout and losses in forward
+        self.truth = None   # net.truth: the current minibatch's targets, read by the loss layers
+        self.input = None   # the last training minibatch (the first layer's weight gradients need it)
         self.layers = []
         shape = (self.c, self.h, self.w)
         for section in sections[1:]:
@@ -44,6 +50,7 @@ class Network:
         """parse_net_options: the hyper-parameters training reads (kept as Darknet names them)."""
         self.batch_size = net.int("batch", 1)
         self.subdivisions = max(1, net.int("subdivisions", 1))
+        self.minibatch = max(1, self.batch_size // self.subdivisions)  # net->batch = batch/subdivisions
         self.learning_rate = net.float("learning_rate", .001)
         self.momentum = net.float("momentum", .9)
         self.decay = net.float("decay", .0001)
@@ -58,6 +65,9 @@ class Network:
         self.hue = net.float("hue", 0)
         self.max_crop = net.int("max_crop", self.w * 2)
         self.min_crop = net.int("min_crop", self.w)
+        # classifier crops: shortest side between min_ratio*w and max_ratio*w (float ratios, as Darknet)
+        self.max_ratio = net.float("max_ratio", float(np.float32(self.max_crop) / np.float32(self.w)))
+        self.min_ratio = net.float("min_ratio", float(np.float32(self.min_crop) / np.float32(self.w)))
         self.center = net.int("center", 0)
         for key in ("step", "scale", "steps", "scales", "gamma"):
             net.str(key)  # read by the training code from net_section; marked used here
@@ -74,20 +84,75 @@ class Network:
                 return layer
         return self.layers[-1]
 
-    def forward(self, x):
-        """Run every layer on x (batch, c, h, w); returns the network output (the last non-cost layer's)."""
+    def forward(self, x, train=False, truth=None):
+        """Run every layer on x (batch, c, h, w); returns the network output (the last non-cost layer's).
+
+        train=True is forward_network with net.train=1: every layer's delta is zeroed first, batchnorm
+        uses batch statistics, dropout drops, and loss layers (softmax, cost, region) compare with `truth`.
+        Training keeps a float64 input in float64 (for gradient checks); otherwise x becomes float32.
+        """
         xp = array_module(x)
-        x = xp.asarray(x, dtype=np.float32)
+        train_f64 = train and getattr(x, "dtype", None) == np.float64
+        x = xp.asarray(x, dtype=np.float64 if train_f64 else np.float32)
         if x.ndim == 3:
             x = x[None]
         if x.shape[1:] != self.input_shape:
             c, h, w = self.input_shape
             raise DarknetError(f"network input must be {c}x{h}x{w} (c x h x w), got {'x'.join(map(str, x.shape[1:]))}")
+        self.train, self.truth = train, truth
+        if train:
+            self.input = x
+            for layer in self.layers:
+                layer.delta = xp.zeros((x.shape[0],) + layer.out_shape, x.dtype)
+                x = layer.forward(x, self)
+            return self.output_layer.output
+        if self.gpu is not None:  # kernels, cuBLAS and a CUDA graph: darknet_py/gpu.py (Network.to)
+            return self.gpu.forward(x)
+        if cpu_engine.use_fast_path(self, x):  # folded BN, Winograd, threads: darknet_py/cpu
+            return cpu_engine.forward(self, x)
         for layer in self.layers:
             x = layer.forward(x, self)
         return self.output_layer.output
 
+    def backward(self, input_delta=None):
+        """backward_network: from the last layer to the first, each adds into its input's delta.
+
+        input_delta is Darknet's net.delta for the first layer: NULL in training (no input gradient);
+        an array (B, c, h, w) receives the gradient w.r.t. the network input.
+        """
+        for i in reversed(range(len(self.layers))):
+            prev = self.layers[i - 1] if i else None
+            x, delta = (prev.output, prev.delta) if prev else (self.input, input_delta)
+            self.layers[i].backward(x, delta, self)
+
+    def update(self, learning_rate, momentum, decay, batch):
+        """update_network's loop: one SGD step for every layer with parameters (see train/sgd.py)."""
+        for layer in self.layers:
+            if hasattr(layer, "update"):
+                layer.update(learning_rate, momentum, decay, batch)
+
+    @property
+    def cost(self):
+        """calc_network_cost: the mean of the loss layers' costs (NaN, as Darknet's 0/0, when there are none)."""
+        costs = [getattr(layer, "cost", 0.) for layer in self.layers if layer.type in LOSS_LAYERS]
+        return sum(costs) / len(costs) if costs else float("nan")
+
     predict = forward
+
+    gpu = None  # the GpuEngine that runs inference when the network is on a GPU (set by `to`)
+
+    def to(self, device=None):
+        """Run inference on `device`: "cpu", a GPU index, "cuda:N", or None for a GPU when CuPy sees one
+        (backend.select_device). Parameters are copied to the GPU when a plan is built, so call it after
+        loading weights (and again after changing them). Training stays on the CPU path."""
+        from .backend import select_device
+        device = select_device(device)
+        if device == "cpu":
+            self.gpu = None
+        else:
+            from .gpu import GpuEngine
+            self.gpu = GpuEngine(self, device)
+        return self
 
     def resize(self, w, h):
         """resize_network: a new input size for every layer, same weights."""

@@ -49,22 +49,28 @@ class Tree:
             raise DarknetError(f"{path}: cannot read tree: {e.strerror}") from None
         return cls(names, parents)
 
+    def write(self, path):
+        """The .tree file read_tree reads back into this tree: one `name parent_index` line per node."""
+        with open(path, "w") as f:
+            f.writelines(f"{name} {parent}\n" for name, parent in zip(self.name, self.parent.tolist()))
+
     def probability(self, predictions, node, stride=1):
         """get_hierarchy_probability: product of conditional probabilities from `node` up to the root."""
-        p = 1.0
+        p = np.float32(1)  # Darknet multiplies in float: a double product may round differently
         while node >= 0:
-            p *= float(predictions[node * stride])
+            p *= np.float32(predictions[node * stride])
             node = int(self.parent[node])
-        return p
+        return float(p)
 
     def top_prediction(self, predictions, thresh, stride=1):
         """hierarchy_top_prediction: greedy descent from group 0 while p * max child > thresh."""
-        p, group = 1.0, 0
+        # Darknet's thresh, p and max are floats: with doubles p * max could land on the other side of thresh.
+        p, group, thresh = np.float32(1), 0, np.float32(thresh)
         while True:
             offset, size = int(self.group_offset[group]), int(self.group_size[group])
             values = predictions[offset * stride:(offset + size) * stride:stride]
             k = int(np.argmax(values))  # first maximum, as Darknet's strict '>' scan
-            best, max_i = (float(values[k]), offset + k) if values[k] > 0 else (0.0, 0)
+            best, max_i = (np.float32(values[k]), offset + k) if values[k] > 0 else (np.float32(0), 0)
             if p * best > thresh:
                 p *= best
                 group = int(self.child[max_i])

@@ -242,3 +242,76 @@ def classify(cfg, weights, image):
         _run("classify", _cfg_with_batch(cfg, 1, tmp), _weights_arg(weights),
              _source(image, tmp), out)
         return np.fromfile(out, dtype=np.float32)
+
+
+def place_image(src, w, h, dx, dy, canvas_w, canvas_h):
+    """Darknet's place_image(im, w, h, dx, dy, canvas) onto a canvas filled with 0.5, as (3, H, W)."""
+    return _image_op("augment", "place", src, w, h, dx, dy, canvas_w, canvas_h)
+
+
+def distort_image(src, hue, sat, val):
+    """Darknet's distort_image (HSV shift/scale, then clamp) of an image path or (3, H, W) array."""
+    return _image_op("augment", "distort", src, repr(float(hue)), repr(float(sat)), repr(float(val)))
+
+
+def _image_op(cmd, op, src, *args):
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        out = Path(tmp) / "out.chw"
+        _run(cmd, op, _source(src, tmp), *args, out)
+        return _read_chw(out)
+
+
+def detection_data(seed, paths, n, w, h, boxes=30, classes=80, jitter=.2, hue=.1, sat=1.5, exposure=1.5):
+    """srand(seed) then data.c's load_data_detection over `paths` (single-threaded, so rand() order is
+    darknet's). Returns X (n, 3, h, w) float32 and y (n, 5*boxes) float32 (x, y, w, h, class rows)."""
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        listfile = Path(tmp) / "train.txt"
+        listfile.write_text("".join(f"{Path(p).resolve()}\n" for p in paths))
+        out = Path(tmp) / "data.bin"
+        _run("augment", "detection", seed, listfile, n, w, h, boxes, classes, *(repr(float(v)) for v in
+             (jitter, hue, sat, exposure)), out)
+        a = np.fromfile(out, dtype=np.float32)
+        split = n * 3 * h * w
+        return a[:split].reshape(n, 3, h, w), a[split:].reshape(n, 5 * boxes)
+
+
+def tree(path, rows=None, stride=1, thresh=.5):
+    """tree.c over a .tree file: read_tree's arrays, and per row of `rows` ((R, n*stride) float32)
+    hierarchy_top_prediction(thresh, stride), get_hierarchy_probability of every node and
+    hierarchy_predictions with only_leaves 0 and 1. Returns a dict of numpy arrays."""
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        src, out = Path(tmp) / "rows.bin", Path(tmp) / "tree.bin"
+        x = np.zeros((0,), np.float32) if rows is None else np.ascontiguousarray(rows, np.float32)
+        x.tofile(src)
+        _run("tree", Path(path).resolve(), src, stride, repr(float(thresh)), out)
+        with open(out, "rb") as f:
+            n, groups = np.fromfile(f, dtype=np.int32, count=2)
+            res = {k: np.fromfile(f, dtype=np.int32, count=n) for k in ("parent", "child", "group", "leaf")}
+            res.update((k, np.fromfile(f, dtype=np.int32, count=groups)) for k in ("group_offset", "group_size"))
+            r = x.size // (n * stride)
+            res["top"] = np.fromfile(f, dtype=np.int32, count=r)
+            res["probability"] = np.fromfile(f, dtype=np.float32, count=r * n).reshape(r, n)
+            rest = np.fromfile(f, dtype=np.float32).reshape(2, r, n * stride)
+        res["hier"], res["leaves"] = rest
+        res["n"], res["groups"] = int(n), int(groups)
+        return res
+
+
+def train(cfg, weights, x, truth, seen, steps, weights_out):
+    """Darknet's training step: load cfg (its own batch/subdivisions) + weights, set seen, input and truth,
+    run train_network_datum `steps` times (0: one forward_network with net->train=1 only) and save the
+    weights to weights_out. Returns (costs per step, [each layer's output], [each layer's delta or None]),
+    flat float32 arrays of batch*outputs as left after the last step."""
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        np.ascontiguousarray(x, dtype=np.float32).tofile(Path(tmp) / "x.bin")
+        np.ascontiguousarray(truth, dtype=np.float32).tofile(Path(tmp) / "truth.bin")
+        _run("train", Path(cfg).resolve(), _weights_arg(weights), Path(tmp) / "x.bin", Path(tmp) / "truth.bin",
+             seen, steps, tmp)
+        shutil.copy(Path(tmp) / "final.weights", weights_out)
+        costs = np.fromfile(Path(tmp) / "cost.bin", dtype=np.float32)
+        outputs, deltas = [], []
+        for i in range(len(list(Path(tmp).glob("*.out.bin")))):
+            outputs.append(np.fromfile(Path(tmp) / f"{i:03d}.out.bin", dtype=np.float32))
+            delta = Path(tmp) / f"{i:03d}.delta.bin"
+            deltas.append(np.fromfile(delta, dtype=np.float32) if delta.exists() else None)
+        return costs, outputs, deltas

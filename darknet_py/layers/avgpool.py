@@ -1,5 +1,4 @@
 """[avgpool] (`avgpool_layer.c`): global average over each channel -> (c, 1, 1)."""
-import numpy as np
 
 from .base import Layer
 
@@ -19,8 +18,14 @@ class AvgpoolLayer(Layer):
 
     def forward(self, x, net):
         _, h, w = self.in_shape
-        self.output = (x.sum(axis=(2, 3), keepdims=True, dtype=np.float32) / np.float32(h * w)).astype(np.float32)
+        self.output = x.sum(axis=(2, 3), keepdims=True, dtype=x.dtype) / x.dtype.type(h * w)
         return self.output
+
+    def backward(self, x, delta, net):
+        """backward_avgpool_layer: every input of a channel gets delta / (h*w)."""
+        if delta is not None:
+            _, h, w = self.in_shape
+            delta += self.delta / delta.dtype.type(h * w)
 
     def summary(self, index):
         c, h, w = self.in_shape

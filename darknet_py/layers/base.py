@@ -6,6 +6,8 @@ class Layer:
 
     Subclasses set `type` (Darknet's section name), build from a cfg Section in `from_cfg`, compute their
     output shape in `reshape` (called at build and by Network.resize) and implement `forward`.
+    For training they implement `backward(x, delta, net)`: x is the layer's input and delta the input's
+    delta (None for the first layer); layers with parameters also implement `update(lr, momentum, decay, batch)`.
     """
     type = None
 
@@ -13,6 +15,9 @@ class Layer:
         self.in_shape = self.out_shape = None
         self.output = None   # last forward's result, kept for inspection and for route/shortcut
         self.section = None  # the cfg Section this layer came from (for errors and per-layer options)
+        # Training (Darknet's l.delta): target - output, i.e. the negative gradient of the loss w.r.t. the
+        # output; zeroed before each training forward (forward_network), filled by the layers after this one.
+        self.delta = None
 
     @property
     def outputs(self):

@@ -6,9 +6,12 @@ Inference uses the rolling statistics with Darknet's CPU formula `(x - mean) / (
 import numpy as np
 
 from ..backend import array_module
+from ..train.sgd import accumulate, like
 from .base import Layer
 
 BN_EPSILON = 1e-6  # normalize_cpu: added to sqrt(variance), not to variance
+BN_DELTA_EPSILON = 1e-5  # mean/variance/normalize_delta_cpu: sqrt(variance + .00001f), unlike the forward
+BN_ROLLING_MOMENTUM = .99  # forward_batchnorm_layer: rolling = .99 * rolling + .01 * batch statistic
 
 
 def bn_inference(x, scales, biases, rolling_mean, rolling_variance):
@@ -24,13 +27,71 @@ def bn_inference(x, scales, biases, rolling_mean, rolling_variance):
     return x
 
 
+def _channels(x, values):
+    """Per-channel values shaped to broadcast over axis 1 of x."""
+    return values.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def channel_sums(x):
+    """Per-channel sums over batch and space, added one element at a time in Darknet's order (mean_cpu,
+    variance_cpu): on a 416x416 map float32 pairwise sums differ from Darknet's by ~1e-4 relative."""
+    xp = array_module(x)
+    flat = xp.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
+    return xp.cumsum(flat, axis=1, dtype=x.dtype)[:, -1]
+
+
 class BatchnormParams:
-    """The four per-channel arrays of a batch-normalized layer, initialised as Darknet does."""
+    """The four per-channel arrays of a batch-normalized layer, initialised as Darknet does, and the
+    training-mode batchnorm (forward_batchnorm_layer / backward_batchnorm_layer with net.train=1)."""
 
     def init_batchnorm(self, n):
         self.scales = np.ones(n, np.float32)
         self.rolling_mean = np.zeros(n, np.float32)
         self.rolling_variance = np.zeros(n, np.float32)
+
+    def batchnorm_train(self, x):
+        """x (B, C, ...) -> scales * normalize(x) + biases with the batch's statistics, in place.
+
+        mean_cpu over batch x spatial; variance_cpu unbiased (1/(B*spatial - 1)); the rolling statistics
+        move .01 toward them; normalize_cpu divides by sqrt(var) + 1e-6 (in double, as the C promotes).
+        Keeps x, x_norm, mean and variance for the backward pass.
+        """
+        xp = array_module(x)
+        n = x.size // x.shape[1]
+        self.bn_x = x.copy()
+        self.mean = channel_sums(x) * x.dtype.type(1. / n)
+        self.variance = channel_sums((x - _channels(x, self.mean)) ** 2) * x.dtype.type(1. / (n - 1))
+        for rolling, batch_value in ((self.rolling_mean, self.mean), (self.rolling_variance, self.variance)):
+            rolling *= rolling.dtype.type(BN_ROLLING_MOMENTUM)
+            rolling += rolling.dtype.type(1 - BN_ROLLING_MOMENTUM) * like(rolling, batch_value)
+        denom = (xp.sqrt(self.variance.astype(np.float64)) + np.float32(BN_EPSILON)).astype(x.dtype)
+        x -= _channels(x, self.mean)
+        x /= _channels(x, denom)
+        self.x_norm = x.copy()
+        x *= _channels(x, xp.asarray(self.scales))
+        x += _channels(x, xp.asarray(self.biases))
+        return x
+
+    def batchnorm_backward(self, delta):
+        """backward_batchnorm_layer on this layer's delta (B, C, ...), in place; accumulates bias/scale updates.
+
+        Darknet's backward uses sqrt(var + 1e-5) and a 1/(B*spatial) variance derivative, so it is the
+        gradient of its forward only up to those O(1e-5) and O(1/(B*spatial)) differences; we follow it.
+        """
+        xp = array_module(delta)
+        axes = (0,) + tuple(range(2, delta.ndim))
+        n = delta.size // delta.shape[1]
+        accumulate(self, "bias_updates", delta.sum(axis=axes))
+        accumulate(self, "scale_updates", (delta * self.x_norm).sum(axis=axes))
+        delta *= _channels(delta, xp.asarray(self.scales, delta.dtype))
+        var = self.variance.astype(np.float64) + BN_DELTA_EPSILON
+        centred = self.bn_x - _channels(delta, self.mean)
+        mean_delta = (delta.sum(axis=axes) * (-1. / xp.sqrt(var))).astype(delta.dtype)
+        variance_delta = ((delta * centred).sum(axis=axes) * (-.5 * var ** -1.5)).astype(delta.dtype)
+        delta *= _channels(delta, (1. / xp.sqrt(var)).astype(delta.dtype))
+        delta += _channels(delta, variance_delta * delta.dtype.type(2. / n)) * centred
+        delta += _channels(delta, mean_delta / delta.dtype.type(n))
+        return delta
 
 
 class BatchnormLayer(Layer, BatchnormParams):
@@ -47,8 +108,20 @@ class BatchnormLayer(Layer, BatchnormParams):
         return layer
 
     def forward(self, x, net):
-        self.output = bn_inference(x.copy(), self.scales, self.biases, self.rolling_mean, self.rolling_variance)
+        if net.train:
+            self.output = self.batchnorm_train(x.copy())
+        else:
+            self.output = bn_inference(x.copy(), self.scales, self.biases, self.rolling_mean, self.rolling_variance)
         return self.output
+
+    def backward(self, x, delta, net):
+        """backward_batchnorm_layer, then copy_cpu into net.delta: a [batchnorm] layer overwrites its input's delta.
+
+        Darknet's CPU build gives [batchnorm] no update function, so its scales and biases never train.
+        """
+        self.batchnorm_backward(self.delta)
+        if delta is not None:
+            delta[...] = self.delta
 
     def summary(self, index):
         c, h, w = self.in_shape

@@ -1,8 +1,9 @@
 """[connected] (`connected_layer.c`): out = in @ W^T, then batchnorm or bias, then activation."""
 import numpy as np
 
-from ..activations import FORWARD, activate
+from ..activations import FORWARD, activate, gradient
 from ..backend import array_module
+from ..train.sgd import accumulate, sgd_update
 from .base import Layer
 from .batchnorm import BatchnormParams, bn_inference
 
@@ -38,13 +39,32 @@ class ConnectedLayer(Layer, BatchnormParams):
         xp = array_module(x)
         b = x.shape[0]
         out = x.reshape(b, -1) @ xp.asarray(self.weights).T
-        if self.batch_normalize:
+        if self.batch_normalize and net.train:
+            self.batchnorm_train(out)
+        elif self.batch_normalize:
             bn_inference(out, xp.asarray(self.scales), xp.asarray(self.biases),
                          xp.asarray(self.rolling_mean), xp.asarray(self.rolling_variance))
         else:
             out += xp.asarray(self.biases)
         self.output = activate(self.activation, out).reshape((b,) + self.out_shape)
         return self.output
+
+    def backward(self, x, delta, net):
+        """backward_connected_layer: activation gradient, batchnorm or bias, weight updates, input delta."""
+        xp = array_module(x)
+        b = x.shape[0]
+        d = self.delta.reshape(b, -1)
+        d *= gradient(self.activation, self.output.reshape(b, -1))
+        if self.batch_normalize:
+            self.batchnorm_backward(d)
+        else:
+            accumulate(self, "bias_updates", d.sum(axis=0))
+        accumulate(self, "weight_updates", d.T @ x.reshape(b, -1))
+        if delta is not None:
+            delta += (d @ xp.asarray(self.weights, d.dtype)).reshape(delta.shape)
+
+    def update(self, learning_rate, momentum, decay, batch):
+        sgd_update(self, learning_rate, momentum, decay, batch)
 
     def summary(self, index):
         return f"connected                            {self.inputs:4d}  ->  {self.n_outputs:4d}"

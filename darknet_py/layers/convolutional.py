@@ -1,8 +1,9 @@
 """[convolutional] (`convolutional_layer.c`, `im2col.c`): im2col + GEMM, then batchnorm or bias, then activation."""
 import numpy as np
 
-from ..activations import FORWARD, activate
+from ..activations import FORWARD, activate, gradient
 from ..backend import array_module
+from ..train.sgd import accumulate, sgd_update
 from .base import Layer
 from .batchnorm import BatchnormParams, bn_inference
 
@@ -23,6 +24,22 @@ def im2col(x, size, stride, padding, out_h, out_w):
         for kx in range(size):
             cols[:, :, ky, kx] = x[:, :, ky:ky + stride * (out_h - 1) + 1:stride, kx:kx + stride * (out_w - 1) + 1:stride]
     return cols.reshape(b, c * size * size, out_h * out_w)
+
+
+def col2im(cols, size, stride, padding, h, w):
+    """The adjoint of im2col: (B, C*size*size, out_h*out_w) -> (B, C, h, w), overlapping taps summed (col2im_cpu)."""
+    xp = array_module(cols)
+    b = cols.shape[0]
+    c = cols.shape[1] // (size * size)
+    out_h, out_w = conv_out_size(h, size, stride, padding), conv_out_size(w, size, stride, padding)
+    cols = cols.reshape(b, c, size, size, out_h, out_w)
+    padded = xp.zeros((b, c, h + 2 * padding, w + 2 * padding), cols.dtype)
+    for ky in range(size):
+        for kx in range(size):
+            rows = slice(ky, ky + stride * (out_h - 1) + 1, stride)
+            columns = slice(kx, kx + stride * (out_w - 1) + 1, stride)
+            padded[:, :, rows, columns] += cols[:, :, ky, kx]
+    return padded[:, :, padding:padding + h, padding:padding + w]
 
 
 class ConvolutionalLayer(Layer, BatchnormParams):
@@ -78,19 +95,61 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         b = x.shape[0]
         g = self.groups
         weights = xp.asarray(self.weights).reshape(g, n // g, -1)
-        if self.size == 1 and self.stride == 1 and self.padding == 0:  # Darknet skips im2col for 1x1
-            cols = x.reshape(b, x.shape[1], out_h * out_w)
-        else:
-            cols = im2col(x, self.size, self.stride, self.padding, out_h, out_w)
-        cols = cols.reshape(b, g, -1, out_h * out_w)
+        cols = self._columns(x)
         out = xp.matmul(weights[None], cols).reshape(b, n, out_h, out_w)
-        if self.batch_normalize:
+        if self.batch_normalize and net.train:
+            self.batchnorm_train(out)
+        elif self.batch_normalize:
             bn_inference(out, xp.asarray(self.scales), xp.asarray(self.biases),
                          xp.asarray(self.rolling_mean), xp.asarray(self.rolling_variance))
         else:
             out += xp.asarray(self.biases).reshape(1, n, 1, 1)
         self.output = activate(self.activation, out)
         return self.output
+
+    @property
+    def _is_1x1(self):
+        return self.size == 1 and self.stride == 1 and self.padding == 0
+
+    def _columns(self, x):
+        """The input as GEMM columns (B, groups, c/groups*size*size, out_h*out_w); Darknet skips im2col for 1x1."""
+        _, out_h, out_w = self.out_shape
+        b = x.shape[0]
+        if self._is_1x1:
+            cols = x.reshape(b, x.shape[1], out_h * out_w)
+        else:
+            cols = im2col(x, self.size, self.stride, self.padding, out_h, out_w)
+        return cols.reshape(b, self.groups, -1, out_h * out_w)
+
+    def backward(self, x, delta, net):
+        """backward_convolutional_layer: activation gradient, batchnorm or bias, weight updates, input delta."""
+        xp = array_module(x)
+        n, out_h, out_w = self.out_shape
+        b, g = x.shape[0], self.groups
+        d = self.delta
+        d *= gradient(self.activation, self.output)
+        if self.batch_normalize:
+            self.batchnorm_backward(d)
+        else:
+            accumulate(self, "bias_updates", d.sum(axis=(0, 2, 3)))
+        d = d.reshape(b, g, n // g, out_h * out_w)
+        cols = self._columns(x)
+        weight_gradient = xp.matmul(d, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        accumulate(self, "weight_updates", weight_gradient.reshape(self.weights.shape))
+        if delta is None:  # the first layer: Darknet's net.delta is NULL
+            return
+        weights = xp.asarray(self.weights, d.dtype).reshape(g, n // g, -1)
+        dcols = xp.matmul(weights.transpose(0, 2, 1)[None], d).reshape(b, -1, out_h * out_w)
+        if self._is_1x1:
+            # gemm(1,0,...,beta=0) writes straight into net.delta: a 1x1 convolution overwrites the delta
+            # already accumulated there (e.g. by a route), as Darknet does.
+            delta[...] = dcols.reshape(delta.shape)
+        else:
+            _, h, w = self.in_shape
+            delta += col2im(dcols, self.size, self.stride, self.padding, h, w)
+
+    def update(self, learning_rate, momentum, decay, batch):
+        sgd_update(self, learning_rate, momentum, decay, batch)
 
     def summary(self, index):
         c, h, w = self.in_shape

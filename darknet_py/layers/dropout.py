@@ -1,4 +1,9 @@
-"""[dropout] (`dropout_layer.c`): identity at inference; in training, zero with probability p and scale by 1/(1-p)."""
+"""[dropout] (`dropout_layer.c`): identity at inference; in training, zero with probability p and scale by 1/(1-p).
+
+Darknet's dropout layer shares its output and delta buffers with the layer before it, so training
+modifies that layer's output in place and masks the delta everything downstream accumulated into it.
+"""
+from ..backend import array_module
 from .base import Layer
 
 
@@ -16,8 +21,21 @@ class DropoutLayer(Layer):
         return layer
 
     def forward(self, x, net):
+        if net.train:
+            # forward_dropout_layer: r = rand_uniform(0, 1); r < p ? 0 : x * scale, in place.
+            xp = array_module(x)
+            keep = xp.random.random_sample(x.shape) >= self.probability
+            self.mask = keep * x.dtype.type(1. / (1. - self.probability))
+            x *= self.mask
         self.output = x  # Darknet points a dropout layer's output at its input's
         return x
+
+    def backward(self, x, delta, net):
+        """backward_dropout_layer: the shared delta (what reached this layer plus what was already in the
+        previous layer's) is masked and scaled like the forward."""
+        if delta is not None:
+            delta += self.delta
+            delta *= self.mask
 
     def summary(self, index):
         n = self.inputs

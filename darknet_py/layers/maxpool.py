@@ -39,13 +39,33 @@ class MaxpoolLayer(Layer):
         after_h = max(0, (out_h - 1) * s + k - h - before)
         after_w = max(0, (out_w - 1) * s + k - w - before)
         padded = xp.pad(x, ((0, 0), (0, 0), (before, after_h), (before, after_w)), constant_values=-xp.inf)
-        out = None
-        for ky in range(k):
-            for kx in range(k):
-                tap = padded[:, :, ky:ky + s * (out_h - 1) + 1:s, kx:kx + s * (out_w - 1) + 1:s]
-                out = tap.copy() if out is None else xp.maximum(out, tap, out=out)
+        taps = [padded[:, :, ky:ky + s * (out_h - 1) + 1:s, kx:kx + s * (out_w - 1) + 1:s]
+                for ky in range(k) for kx in range(k)]
+        if net.train:
+            # forward_maxpool_layer's l.indexes: the first tap (row-major) holding the window's maximum.
+            self.argmax = xp.argmax(xp.stack(taps), axis=0)
+        out = taps[0].copy()
+        for tap in taps[1:]:
+            xp.maximum(out, tap, out=out)
         self.output = out
         return out
+
+    def backward(self, x, delta, net):
+        """backward_maxpool_layer: net.delta[indexes[i]] += l.delta[i]; the window's argmax tap gets it all."""
+        if delta is None:
+            return
+        xp = array_module(delta)
+        _, out_h, out_w = self.out_shape
+        b, c, h, w = delta.shape
+        s, k, before = self.stride, self.size, self.padding // 2
+        after_h = max(0, (out_h - 1) * s + k - h - before)
+        after_w = max(0, (out_w - 1) * s + k - w - before)
+        padded = xp.zeros((b, c, h + before + after_h, w + before + after_w), delta.dtype)
+        for tap in range(k * k):
+            ky, kx = divmod(tap, k)
+            padded[:, :, ky:ky + s * (out_h - 1) + 1:s, kx:kx + s * (out_w - 1) + 1:s] += \
+                xp.where(self.argmax == tap, self.delta, 0)
+        delta += padded[:, :, before:before + h, before:before + w]
 
     def summary(self, index):
         c, h, w = self.in_shape

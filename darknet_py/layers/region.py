@@ -3,13 +3,16 @@
 The input's channels are `num` anchors x (coords + 1 + classes) entries, each entry a w x h plane
 (entry_index). Forward applies Darknet's CPU activations: logistic on tx, ty and objectness, then a
 softmax over the classes of each anchor and cell, a WordTree softmax (`tree=`), or logistic classes.
-The training loss lives in `train/` and follows Darknet's GPU semantics (its CPU backward is disabled).
+The training loss lives in `train/region_loss.py`. Backward follows Darknet's GPU build
+(backward_region_layer_gpu): its CPU backward_region_layer is commented out, so a CPU build never
+propagates the region loss; on the GPU the deltas of tx, ty and objectness get the logistic gradient.
 """
 import numpy as np
 
-from ..activations import activate
+from ..activations import activate, gradient
 from ..backend import array_module
 from ..tree import Tree, read_map, softmax_tree
+from ..train.region_loss import region_loss
 from .base import Layer
 
 
@@ -94,7 +97,23 @@ class RegionLayer(Layer):
         else:
             out[:, :, first_class:] = activate("logistic", raw[:, :, first_class:])
         self.output = out.reshape(x.shape)
+        if net.train and net.truth is not None:
+            delta, self.cost, self.stats = region_loss(self, self.output, net.truth, net.seen)
+            self.delta[...] = array_module(x).asarray(delta)
+            print(self.stats.line())
         return self.output
+
+    def backward(self, x, delta, net):
+        """backward_region_layer_gpu: logistic gradient on the tx, ty and objectness deltas, then net.delta += delta."""
+        b = x.shape[0]
+        _, h, w = self.in_shape
+        d = self.delta.reshape(b, self.num, self.entries, h, w)
+        y = self.output.reshape(d.shape)
+        d[:, :, 0:2] *= gradient("logistic", y[:, :, 0:2])
+        if not self.background:
+            d[:, :, self.coords] *= gradient("logistic", y[:, :, self.coords])
+        if delta is not None:
+            delta += self.delta
 
     def _cpu_tree_softmax(self, raw, out):
         """softmax_cpu(input + count, group_size, batch, inputs, n*w*h, 1, n*w*h, temp, ...), count += size.

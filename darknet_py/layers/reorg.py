@@ -92,6 +92,20 @@ class ReorgLayer(Layer):
         self.output = out.reshape((b,) + self.out_shape)
         return self.output
 
+    def backward(self, x, delta, net):
+        """backward_reorg_layer: the inverse index map (reorg_cpu with the other flag); it overwrites net.delta."""
+        if delta is None:
+            return
+        c, h, w = self.in_shape
+        b = delta.shape[0]
+        if self.extra:
+            back = self.delta.reshape(b, -1)[:, :self.inputs]
+        elif self.flatten:
+            back = flatten(self.delta, w * h, c, forward=bool(self.reverse))
+        else:
+            back = reorg(self.delta, w, h, c, self.stride, forward=not self.reverse)
+        delta[...] = back.reshape(delta.shape)
+
     def summary(self, index):
         c, h, w = self.in_shape
         oc, oh, ow = self.out_shape

@@ -36,5 +36,14 @@ class RouteLayer(Layer):
         self.output = parts[0].copy() if len(parts) == 1 else array_module(parts[0]).concatenate(parts, axis=1)
         return self.output
 
+    def backward(self, x, delta, net):
+        """backward_route_layer: each source layer's delta gets its channel slice of this delta added."""
+        offset = 0
+        for j in self.indices:
+            source = net.layers[j]
+            c = source.out_shape[0]
+            source.delta += self.delta[:, offset:offset + c]
+            offset += c
+
     def summary(self, index):
         return "route " + "".join(f" {j}" for j in self.indices)

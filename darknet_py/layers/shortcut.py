@@ -2,7 +2,7 @@
 
 When the two shapes differ, shortcut_cpu strides through the larger one and adds over the common channels.
 """
-from ..activations import FORWARD, activate
+from ..activations import FORWARD, activate, gradient
 from .base import Layer
 
 
@@ -36,20 +36,32 @@ class ShortcutLayer(Layer):
         self.from_shape = (c1, h1, w1)
         self.in_shape = self.out_shape = in_shape
 
-    def forward(self, x, net):
-        add = net.layers[self.index].output
-        c1, h1, w1 = add.shape[1:]
-        c2, h2, w2 = x.shape[1:]
+    def _views(self, into, source):
+        """shortcut_cpu's pairing: the common channels of `into` (sampled) and `source` (strided)."""
+        c1, h1, w1 = source.shape[1:]
+        c2, h2, w2 = into.shape[1:]
         stride, sample = max(1, w1 // w2), max(1, w2 // w1)
-        c = min(c1, c2)
+        c, hs, ws = min(c1, c2), min(h1, h2), min(w1, w2)
+        return (into[:, :c, :hs * sample:sample, :ws * sample:sample],
+                source[:, :c, :hs * stride:stride, :ws * stride:stride])
+
+    def forward(self, x, net):
         out = x.copy()
-        hs, ws = min(h1, h2), min(w1, w2)
-        target = out[:, :c, :hs * sample:sample, :ws * sample:sample]
-        source = add[:, :c, :hs * stride:stride, :ws * stride:stride]
+        target, source = self._views(out, net.layers[self.index].output)
         target *= x.dtype.type(self.alpha)
         target += x.dtype.type(self.beta) * source
         self.output = activate(self.activation, out)
         return self.output
+
+    def backward(self, x, delta, net):
+        """backward_shortcut_layer: activation gradient; net.delta += alpha*delta (over the whole input, as
+        Darknet's axpy does); the `from` layer's delta += beta*delta through the same pairing (transposed)."""
+        d = self.delta
+        d *= gradient(self.activation, self.output)
+        if delta is not None:
+            delta += d.dtype.type(self.alpha) * d
+        target, source = self._views(net.layers[self.index].delta, d)
+        target += d.dtype.type(self.beta) * source
 
     def summary(self, index):
         c1, h1, w1 = self.from_shape

@@ -15,6 +15,20 @@
  *   image    load|stb|resize|letterbox SRC [W H] OUT      (load = load_image_color, stb = load_image_stb)
  *   save     CFG WEIGHTS OUT
  *   classify CFG WEIGHTS SRC OUT      (letterbox to the net size as `classifier predict`; net->outputs floats)
+ *   augment  place SRC W H DX DY CW CH OUT   (place_image onto a CWxCH canvas filled with .5)
+ *   augment  distort SRC HUE SAT VAL OUT     (distort_image)
+ *   augment  detection SEED LIST N W H BOXES CLASSES JITTER HUE SAT EXP OUT
+ *       srand(SEED), then load_data_detection over LIST's paths; OUT: N*3*H*W floats then N*5*BOXES.
+ *   tree     TREE IN STRIDE THRESH OUT
+ *       read_tree, then for each row of IN (n*STRIDE floats): hierarchy_top_prediction(row, THRESH),
+ *       get_hierarchy_probability of every node, hierarchy_predictions(only_leaves=0) and (only_leaves=1).
+ *       OUT: int32 n, groups, parent[n], child[n], group[n], leaf[n], group_offset[groups], group_size[groups],
+ *       top[rows]; then float32 probability[rows][n], hier[rows][n*STRIDE], leaves[rows][n*STRIDE].
+ *   train    CFG WEIGHTS X TRUTH SEEN STEPS OUTDIR
+ *       load the cfg as is (its batch and subdivisions), *net->seen = SEEN, copy X (batch*inputs floats) and
+ *       TRUTH (batch*truths floats) in, then STEPS times train_network_datum (STEPS = 0: one forward_network with
+ *       net->train = 1 only). OUTDIR/cost.bin: float32 cost per step; NNN.delta.bin / NNN.out.bin: every layer's
+ *       delta and output after the last step; final.weights: save_weights.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +38,13 @@
 /* Exported by libdarknet but only declared in its private headers. */
 image load_image_stb(char *filename, int channels);
 char *get_layer_string(LAYER_TYPE a);
+void place_image(image im, int w, int h, int dx, int dy, image canvas);
+void distort_image(image im, float hue, float sat, float val);
+void **list_to_array(list *l);
+data load_data_detection(int n, char **paths, int m, int w, int h, int boxes, int classes, float jitter,
+                         float hue, float saturation, float exposure);
+int hierarchy_top_prediction(float *predictions, tree *hier, float thresh, int stride);
+float get_hierarchy_probability(float *x, tree *hier, int c, int stride);
 
 static void die(const char *msg, const char *arg)
 {
@@ -195,6 +216,120 @@ static int cmd_classify(char **a)
     return 0;
 }
 
+/* Training-data augmentation of data.c/image.c, for darknet_py/data.py. */
+static int cmd_augment(int argc, char **a)
+{
+    char *op = a[0];
+    if (!strcmp(op, "place") && argc == 9) {
+        image canvas = make_image(atoi(a[6]), atoi(a[7]), 3);
+        fill_image(canvas, .5);
+        place_image(load_source(a[1]), atoi(a[2]), atoi(a[3]), atoi(a[4]), atoi(a[5]), canvas);
+        write_chw(a[8], canvas);
+    } else if (!strcmp(op, "distort") && argc == 6) {
+        image im = load_source(a[1]);
+        distort_image(im, atof(a[2]), atof(a[3]), atof(a[4]));
+        write_chw(a[5], im);
+    } else if (!strcmp(op, "detection") && argc == 13) {
+        list *plist = get_paths(a[2]);
+        char **paths = (char **)list_to_array(plist);
+        int n = atoi(a[3]);
+        srand(atoi(a[1]));
+        data d = load_data_detection(n, paths, plist->size, atoi(a[4]), atoi(a[5]), atoi(a[6]), atoi(a[7]),
+                                     atof(a[8]), atof(a[9]), atof(a[10]), atof(a[11]));
+        FILE *f = open_or_die(a[12], "wb");
+        for (int i = 0; i < n; ++i) write_floats(f, d.X.vals[i], d.X.cols);
+        for (int i = 0; i < n; ++i) write_floats(f, d.y.vals[i], d.y.cols);
+        fclose(f);
+    } else {
+        die("usage: augment place SRC W H DX DY CW CH OUT | distort SRC HUE SAT VAL OUT | detection ...", 0);
+    }
+    return 0;
+}
+
+/* tree.c on a .tree file and probability rows, for darknet_py/tree.py. */
+static int cmd_tree(char **a)
+{
+    fclose(open_or_die(a[0], "r"));  /* read_tree does not check its fopen */
+    tree *t = read_tree(a[0]);
+    int n = t->n, stride = atoi(a[2]);
+    size_t row = (size_t)n * stride;
+    FILE *in = open_or_die(a[1], "rb");
+    fseek(in, 0, SEEK_END);
+    int rows = ftell(in) / (row * sizeof(float));
+    fclose(in);
+    float *x = read_floats(a[1], rows * row);
+    float *hier = malloc(rows * row * sizeof(float)), *leaves = malloc(rows * row * sizeof(float));
+    float *prob = malloc((size_t)rows * n * sizeof(float));
+    int *top = malloc(rows * sizeof(int));
+    for (int r = 0; r < rows; ++r) {
+        float *xr = x + r * row;
+        top[r] = hierarchy_top_prediction(xr, t, atof(a[3]), stride);
+        for (int c = 0; c < n; ++c) prob[(size_t)r * n + c] = get_hierarchy_probability(xr, t, c, stride);
+        memcpy(hier + r * row, xr, row * sizeof(float));
+        hierarchy_predictions(hier + r * row, n, t, 0, stride);
+        memcpy(leaves + r * row, xr, row * sizeof(float));
+        hierarchy_predictions(leaves + r * row, n, t, 1, stride);
+    }
+    FILE *f = open_or_die(a[4], "wb");
+    int head[2] = {n, t->groups};
+    fwrite(head, sizeof(int), 2, f);
+    int *arrays[] = {t->parent, t->child, t->group, t->leaf};
+    for (int i = 0; i < 4; ++i) fwrite(arrays[i], sizeof(int), n, f);
+    fwrite(t->group_offset, sizeof(int), t->groups, f);
+    fwrite(t->group_size, sizeof(int), t->groups, f);
+    fwrite(top, sizeof(int), rows, f);
+    write_floats(f, prob, (size_t)rows * n);
+    write_floats(f, hier, rows * row);
+    write_floats(f, leaves, rows * row);
+    fclose(f);
+    return 0;
+}
+
+static void dump_layer_arrays(network *net, const char *dir)
+{
+    char path[4096];
+    for (int i = 0; i < net->n; ++i) {
+        layer l = net->layers[i];
+        snprintf(path, sizeof path, "%s/%03d.out.bin", dir, i);
+        FILE *f = open_or_die(path, "wb");
+        write_floats(f, l.output, (size_t)l.batch * l.outputs);
+        fclose(f);
+        if (!l.delta) continue;
+        snprintf(path, sizeof path, "%s/%03d.delta.bin", dir, i);
+        f = open_or_die(path, "wb");
+        write_floats(f, l.delta, (size_t)l.batch * l.outputs);
+        fclose(f);
+    }
+}
+
+static int cmd_train(char **a)
+{
+    network *net = load_network(a[0], strcmp(a[1], "-") ? a[1] : 0, 0);
+    *net->seen = (size_t)atol(a[4]);
+    int steps = atoi(a[5]);
+    float *x = read_floats(a[2], (size_t)net->batch * net->inputs);
+    float *truth = read_floats(a[3], (size_t)net->batch * net->truths);
+    memcpy(net->input, x, (size_t)net->batch * net->inputs * sizeof(float));
+    memcpy(net->truth, truth, (size_t)net->batch * net->truths * sizeof(float));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cost.bin", a[6]);
+    FILE *costs = open_or_die(path, "wb");
+    if (steps == 0) {
+        net->train = 1;
+        forward_network(net);
+        write_floats(costs, net->cost, 1);
+    }
+    for (int i = 0; i < steps; ++i) {
+        float cost = train_network_datum(net);
+        write_floats(costs, &cost, 1);
+    }
+    fclose(costs);
+    dump_layer_arrays(net, a[6]);
+    snprintf(path, sizeof path, "%s/final.weights", a[6]);
+    save_weights(net, path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) die("usage: darknet_dump layers|detect|image|save|classify ...", 0);
@@ -205,6 +340,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "detect") && n == 12) return cmd_detect(a);
     if (!strcmp(cmd, "image") && n >= 3) return cmd_image(n, a);
     if (!strcmp(cmd, "classify") && n == 4) return cmd_classify(a);
+    if (!strcmp(cmd, "augment") && n >= 1) return cmd_augment(n, a);
+    if (!strcmp(cmd, "tree") && n == 5) return cmd_tree(a);
+    if (!strcmp(cmd, "train") && n == 7) return cmd_train(a);
     if (!strcmp(cmd, "save") && n == 3) {
         save_weights(load_net(a[0], a[1], 1), a[2]);
         return 0;

@@ -1,0 +1,32 @@
+# darknet-py: `make install` then `make test` on a fresh machine (Debian/Ubuntu, root or sudo).
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Where `make weights` looks before downloading (CI points it at ../shared/weights).
+export DARKNET_WEIGHTS_MIRROR ?= $(abspath ../shared/weights)
+
+.PHONY: install oracle test bench bench-gpu data weights
+
+install: oracle
+	$(PYTHON) -m pip install -q -e ".[test]"
+	$(MAKE) data
+
+# The original Darknet (Debian's package): the oracle every numeric test compares against.
+oracle:
+	@command -v darknet >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq darknet; }
+
+test:
+	$(PYTHON) -m pytest -q tests
+
+bench:
+	$(PYTHON) bench/bench_cpu.py
+
+bench-gpu:
+	$(PYTHON) bench/bench_gpu.py
+
+data:
+	$(PYTHON) -m darknet_py data get -dest data >/dev/null
+
+# pjreddie's weights by name, size- and hash-checked: `make weights WEIGHTS="yolov2 yolo9000"`.
+WEIGHTS ?= tiny yolov2-tiny
+weights:
+	for name in $(WEIGHTS); do $(PYTHON) -m darknet_py weights get $$name || exit 1; done

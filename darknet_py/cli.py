@@ -1,0 +1,65 @@
+"""`darknet-py`: Darknet's command line (`examples/darknet.c`, dispatching as it does to detector, classifier, ...).
+
+As in Darknet, flags (`-thresh .25`, `-out name`, `-nogpu`) may stand anywhere and are taken out of the
+argument list before the positional arguments are read. Errors print one line and exit non-zero.
+"""
+import sys
+
+from .commands import classifier, detector, tools
+from .commands.common import Args
+from .cpu.threads import set_threads
+from .errors import DarknetError
+
+USAGE = """usage: darknet-py <command> ...
+  detector test <data> <cfg> <weights> [image ...] [-thresh .5] [-hier .5] [-nms .45] [-out name] [-json file]
+  detector valid <data> <cfg> <weights> [-out prefix] [-batch 8]   (comp4 files or coco json into <results>/)
+  detector recall <data> <cfg> <weights>                      (proposal recall over the valid list)
+  detector map <data> <cfg> <weights> [-iou .5]               (per-class AP, VOC07 / AUC mAP, COCO AP)
+  detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 [-show] [-plot anchors.png]
+  detector train <data> <cfg> [weights] [-clear] [-max_batches N]   (checkpoints in the .data's backup folder)
+  detect <cfg> <weights> [image ...]                (detector test with cfg/coco.data)
+  classifier predict <data> <cfg> <weights> [image ...] [-t top]
+  partial <cfg> <weights> <out> <layers>
+  weights get <name> [-dest weights]
+  data get [-dest data]
+  wordtree build <graph> <labels> <out.tree> [-names f]      (WordTree from a concept graph, paper section 4)
+  wordtree merge <graph> <labels1> <labels2> <out.tree> <out1.map> <out2.map>
+common flags: -nogpu, -gpus 0, -threads N, -darknet_cpu_tree (reproduce the CPU build's YOLO9000 tree softmax)"""
+
+
+COMMANDS = {
+    ("detector", "test"): detector.test,
+    ("detector", "valid"): detector.valid,
+    ("detector", "recall"): detector.recall,
+    ("detector", "map"): detector.mean_ap,
+    ("detector", "calc_anchors"): detector.calc_anchors,
+    ("detector", "train"): detector.train,
+    ("classifier", "predict"): classifier.predict,
+    ("weights", "get"): tools.weights_get,
+    ("data", "get"): tools.data_get,
+}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if not argv or argv[0] in ("-h", "--help", "help"):
+            print(USAGE)
+            return 0
+        if argv[0] == "detect":  # darknet's shortcut: detector test cfg/coco.data <cfg> <weights> ...
+            argv = ["detector", "test", "cfg/coco.data"] + argv[1:]
+        if argv[0] in ("partial", "wordtree"):
+            getattr(tools, argv[0])(Args(argv[1:]))
+            return 0
+        command = COMMANDS.get(tuple(argv[:2]))
+        if command is None:
+            raise DarknetError(f"unknown command '{' '.join(argv[:2])}' (darknet-py --help lists them)")
+        args = Args(argv[2:])
+        set_threads(args.value("-threads", None, int))  # the fast CPU path's threads (darknet_py/cpu)
+        command(args)
+        return 0
+    except DarknetError as e:
+        print(f"darknet-py: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

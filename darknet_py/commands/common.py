@@ -1,0 +1,97 @@
+"""What every command shares: Darknet's flag handling, network loading, image prompts, .data paths."""
+import os
+import sys
+
+from ..errors import DarknetError
+
+
+class Args:
+    """Darknet's find_arg / find_int_arg / find_float_arg / find_char_arg: flags are removed once read."""
+
+    def __init__(self, argv):
+        self.argv = list(argv)
+
+    def _take(self, name, has_value):
+        if name not in self.argv:
+            return None
+        i = self.argv.index(name)
+        if not has_value:
+            del self.argv[i]
+            return True
+        if i + 1 >= len(self.argv):
+            raise DarknetError(f"flag {name} needs a value")
+        value = self.argv[i + 1]
+        del self.argv[i:i + 2]
+        return value
+
+    def flag(self, name):
+        return bool(self._take(name, False))
+
+    def value(self, name, default, kind=str):
+        raw = self._take(name, True)
+        if raw is None:
+            return default
+        try:
+            return kind(raw)
+        except ValueError:
+            raise DarknetError(f"flag {name} expects {kind.__name__}, got '{raw}'") from None
+
+    def positional(self, count, usage):
+        stray = [a for a in self.argv if a.startswith("-") and len(a) > 1 and not _is_number(a)]
+        if stray:
+            raise DarknetError(f"unknown flag {stray[0]}")
+        if len(self.argv) < count:
+            raise DarknetError(f"usage: darknet-py {usage}")
+        return self.argv[:count], self.argv[count:]
+
+
+def _is_number(s):
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def common_flags(args):
+    """Flags every command takes; read first so they may stand anywhere (Darknet's find_arg)."""
+    threads = args.value("-threads", None, int)
+    if threads:
+        os.environ["DARKNET_PY_THREADS"] = str(threads)
+    return {"cpu_tree": args.flag("-darknet_cpu_tree"), "nogpu": args.flag("-nogpu"),
+            "gpus": args.value("-gpus", None), "gpu_index": args.value("-i", None)}
+
+
+def load_network(cfg, weights, flags):
+    """Build the network, print Darknet's layer table to stderr, load the weights."""
+    from ..layers.region import RegionLayer
+    from ..network import Network
+    RegionLayer.darknet_cpu_tree_layout = flags["cpu_tree"]
+    net = Network.from_cfg(cfg)
+    print(net.summary(), file=sys.stderr)
+    if weights:
+        net.load_weights(weights)
+    from ..backend import device_from_flags  # a GPU when CuPy sees one, unless -nogpu (-i N / -gpus pick it)
+    return net.to(device_from_flags(flags["nogpu"], flags["gpus"], flags["gpu_index"]))
+
+
+def image_paths(rest):
+    """The images named on the command line, or Darknet's prompt (one path per line) when none are."""
+    if rest:
+        yield from rest
+        return
+    while True:
+        try:
+            path = input("Enter Image Path: ")
+        except EOFError:
+            return
+        if path.strip():
+            yield path.strip()
+
+
+def data_path(path, data_file):
+    """A file named in a .data file: as given (relative to the working directory), else beside the .data's folder."""
+    if os.path.exists(path):
+        return path
+    alt = os.path.join(os.path.dirname(os.path.abspath(data_file)), "..", path)
+    return alt if os.path.exists(alt) else path

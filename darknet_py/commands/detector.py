@@ -1,0 +1,166 @@
+"""`darknet-py detector ...` (Darknet's examples/detector.c)."""
+import json
+import os
+import time
+
+from ..cfg import read_data_cfg
+from ..data import read_names
+from .common import common_flags, data_path, image_paths, load_network
+
+
+def test(args):
+    from ..detector import detect_images, labels
+    from ..image import draw_detections, load_image, save_image
+    thresh = args.value("-thresh", .5, float)
+    hier = args.value("-hier", .5, float)
+    nms = args.value("-nms", .45, float)
+    out = args.value("-out", None)
+    json_out = args.value("-json", None)
+    flags = common_flags(args)
+    (data, cfg, weights), rest = args.positional(3, "detector test <data> <cfg> <weights> [image ...]")
+    net = load_network(cfg, weights, flags)
+    names = read_names(data_path(read_data_cfg(data).get("names", "data/names.list"), data))
+    found_all = []
+    for n, path in enumerate(image_paths(rest)):
+        im = load_image(path)
+        start = time.time()
+        dets = detect_images(net, [im], thresh, hier, nms)[0]
+        print(f"{path}: Predicted in {time.time() - start:f} seconds.")
+        found = labels(dets, names, im.shape[2], im.shape[1], thresh)
+        for f in found:
+            print(f"{f.name}: {f.prob * 100:.0f}%")
+        draw_detections(im, dets, names, thresh)
+        target = out or "predictions"
+        if out and n:
+            target = f"{out}_{n}"
+        save_image(im, target if os.path.splitext(target)[1] else target + ".jpg")
+        found_all.append({"image": path, "objects": [
+            {"name": f.name, "prob": round(f.prob, 6), "left": f.box[0], "top": f.box[1],
+             "right": f.box[2], "bottom": f.box[3]} for f in found]})
+    if json_out:
+        text = json.dumps(found_all, indent=1)
+        if json_out == "-":
+            print(text)
+        else:
+            with open(json_out, "w") as f:
+                f.write(text + "\n")
+
+
+def _valid_setup(args, usage):
+    """What valid / map share: flags, the network, the .data's valid list, names and class map."""
+    from ..data import read_paths
+    from ..tree import read_map
+    from ..validate import VALID_BATCH
+    batch = args.value("-batch", VALID_BATCH, int)
+    flags = common_flags(args)
+    (data, cfg, weights), _ = args.positional(3, usage)
+    options = read_data_cfg(data)
+    net = load_network(cfg, weights, flags)
+    paths = read_paths(data_path(options.get("valid", "data/train.list"), data))
+    names = read_names(data_path(options.get("names", "data/names.list"), data))
+    class_map = read_map(data_path(options["map"], data)) if "map" in options else None
+    return net, paths, names, class_map, options, max(batch, 1)
+
+
+def valid(args):
+    """validate_detector: the valid list's detections into <results>/comp4_det_test_<class>.txt (VOC) or
+    <results>/coco_results.json (eval=coco); -out replaces the file prefix / name."""
+    import sys
+
+    from .. import evaluate as ev
+    from ..errors import DarknetError
+    from ..validate import valid_detections
+    outfile = args.value("-out", None)
+    net, paths, names, class_map, options, batch = _valid_setup(
+        args, "detector valid <data> <cfg> <weights> [-out prefix]")
+    prefix = options.get("results", "results")
+    kind = options.get("eval", "voc")
+    if kind == "imagenet":
+        raise DarknetError("detector valid: eval=imagenet (print_imagenet_detections) is not supported")
+    if kind == "coco":
+        writer = ev.CocoWriter(prefix, outfile or ev.COCO_OUTFILE)
+    else:
+        classes = len(class_map) if class_map is not None else net.output_layer.classes
+        if len(names) < classes:
+            raise DarknetError(f"detector valid: {classes} classes but only {len(names)} names")
+        writer = ev.VocWriter(prefix, names[:classes], outfile or ev.VOC_OUTFILE)
+    start = time.time()
+    with writer:
+        for i, (path, dets, w, h) in enumerate(valid_detections(net, paths, class_map, batch)):
+            writer.add(path, dets, w, h)
+            if (i + 1) % batch == 0 or i + 1 == len(paths):
+                print(i + 1, file=sys.stderr)  # validate_detector prints its image counter as it goes
+    print(f"Total Detection Time: {time.time() - start:f} Seconds", file=sys.stderr)
+
+
+def recall(args):
+    """validate_detector_recall over the .data's valid list (darknet reads data/coco_val_5k.list)."""
+    import sys
+
+    from ..data import read_paths
+    from ..validate import VALID_BATCH, recall_lines
+    batch = args.value("-batch", VALID_BATCH, int)
+    flags = common_flags(args)
+    (data, cfg, weights), _ = args.positional(3, "detector recall <data> <cfg> <weights>")
+    net = load_network(cfg, weights, flags)
+    paths = read_paths(data_path(read_data_cfg(data).get("valid", "data/coco_val_5k.list"), data))
+    for line in recall_lines(net, paths, max(batch, 1)):
+        print(line, file=sys.stderr)
+
+
+def mean_ap(args):
+    """valid's detections scored against the valid images' labels: per-class AP, VOC2007 11-point and
+    area-under-curve mAP at -iou (.5), COCO AP@[.5:.95]."""
+    from .. import evaluate as ev
+    from ..validate import map_of_valid, map_table
+    iou = args.value("-iou", ev.VOC_IOU, float)
+    net, paths, names, class_map, _, batch = _valid_setup(args, "detector map <data> <cfg> <weights> [-iou .5]")
+    result = map_of_valid(net, paths, iou, class_map, batch)
+    print(f"{len(paths)} images")
+    for line in map_table(result, names):
+        print(line)
+
+
+def calc_anchors(args):
+    """Dimension clusters over the .data's train list (k-means, 1 - IoU), in grid cells of a
+    width x height network; -show also prints Table 1 and writes Figure 2 (-plot anchors.png)."""
+    from .. import anchor_figures as F
+    from .. import anchors as A
+    from ..data import label_path, read_paths
+    from ..errors import DarknetError
+    k = args.value("-num_of_clusters", 5, int)
+    width = args.value("-width", 416, int)
+    height = args.value("-height", 416, int)
+    seed = args.value("-seed", 0, int)
+    show = args.flag("-show")
+    plot = args.value("-plot", "anchors.png")
+    (data,), _ = args.positional(1, "detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 [-show]")
+    paths = read_paths(data_path(read_data_cfg(data).get("train", "data/train.list"), data))
+    boxes = A.label_sizes([label_path(p) for p in paths], width, height)
+    print(f" num_of_clusters = {k}, width = {width}, height = {height}")
+    print(f" read labels from {len(paths)} images, {len(boxes)} boxes")
+    if not 1 <= k <= len(boxes):
+        raise DarknetError(f"calc_anchors: -num_of_clusters must be in [1, {len(boxes)}] (the boxes), got {k}")
+    anchors, iou = A.kmeans_anchors(boxes, k, seed, n_init=F.N_INIT)
+    print(f" avg IoU = {100 * iou:.2f} %")
+    print(f"anchors = {A.format_anchors(anchors)}")
+    if show:
+        if len(boxes) < max(F.FIGURE_KS):
+            raise DarknetError(f"calc_anchors -show: Table 1 and Figure 2 need at least 9 boxes, got {len(boxes)}")
+        print(F.format_table1(F.table1(boxes, width, height, seed)))
+        curves = F.figure2(boxes, seed)
+        F.plot_figure2(plot, curves, A.avg_iou(boxes, A.hand_picked_anchors(width, height)))
+        for (kk, a), (_, b) in zip(curves["iou"], curves["sse"]):
+            print(f"K={kk}  avg IoU {100 * a:.1f} (IoU clusters)  {100 * b:.1f} (SSE clusters)")
+        print(f"Figure 2 written to {plot}")
+
+
+def train(args):
+    """detector train <data> <cfg> [weights] [-clear] [-max_batches N] (Darknet's train_detector, on the CPU)."""
+    from ..train.detector import train_detector
+    clear = args.flag("-clear")
+    max_batches = args.value("-max_batches", None, int)
+    common_flags(args)  # -gpus is accepted; training runs on the CPU path
+    (data, cfg), rest = args.positional(2, "detector train <data> <cfg> [weights] [-clear] [-max_batches N]")
+    final = train_detector(data, cfg, rest[0] if rest else None, clear, max_batches)
+    print(f"Saved {final}")

@@ -1,0 +1,37 @@
+"""Small commands: `partial`, `weights get`, `data get`, `wordtree`."""
+import sys
+
+from ..errors import DarknetError
+
+
+def partial(args):
+    from ..network import Network
+    (cfg, weights, out, count), _ = args.positional(4, "partial <cfg> <weights> <out> <layers>")
+    net = Network.from_cfg(cfg)
+    try:
+        cutoff = int(count)
+    except ValueError:
+        raise DarknetError(f"partial: layer count must be an integer, got '{count}'") from None
+    net.load_weights(weights, cutoff=cutoff, allow_partial=True)
+    net.seen = 0  # load_network(..., clear=1)
+    net.save_weights(out, cutoff=cutoff)
+    print(f"Saving weights to {out}", file=sys.stderr)
+
+
+def weights_get(args):
+    from ..assets import get_weights
+    dest = args.value("-dest", "weights")
+    (name,), _ = args.positional(1, "weights get <name>")
+    print(get_weights(name, dest))
+
+
+def data_get(args):
+    from ..assets import fetch_data
+    dest = args.value("-dest", "data")
+    for path in fetch_data(dest):
+        print(path)
+
+
+def wordtree(args):
+    from ..wordtree import main_wordtree
+    main_wordtree(args.argv)

@@ -1,0 +1,275 @@
+"""Fast inference of one [convolutional] layer, and of the [maxpool] right after it when it can be fused.
+
+Three methods, picked per layer by `make_conv` from its shape (the thresholds below were tuned on
+yolov2 and yolov2-tiny with bench/bench_cpu.py):
+  Pointwise  1x1 stride 1: out = W @ x, one GEMM over all pixels.
+  Winograd   3x3 stride 1 pad 1 on maps below DIRECT_MIN_PIXELS: F(4x4,3x3) where both sides are at least
+             F4_MIN_SIDE, else F(2x2,3x3).
+  Direct     anything else (the big first layers, strided or odd kernels): im2col + GEMM a few output
+             rows at a time, with bias, activation and the fused maxpool done on those rows in cache.
+Batch-norm is folded into the weights and bias (the inference formula of batchnorm.py is affine per
+channel); each method splits its work over `threads.run_parts` with OpenBLAS at one thread.
+
+Every layer's `.output` is what the reference computes: the convolution's activated output is always
+written whole, and a fused maxpool fills the pooling layer's `.output`.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..activations import activate
+from ..layers.batchnorm import BN_EPSILON
+from . import winograd
+from .threads import run_parts
+
+LEAKY_SLOPE = np.float32(.1)   # activations.h leaky_activate: x > 0 ? x : .1*x
+DIRECT_MIN_PIXELS = 160 * 160  # output maps at least this large go direct, row chunk by row chunk
+F4_MIN_SIDE = 40               # F(4x4,3x3) from this side up (fewer, larger tiles pay off); F(2x2) below
+WINOGRAD_MIN_CHANNELS = 8      # with fewer input channels the tile transforms cost more than they save
+CHUNK_OUT_BYTES = 1 << 17      # direct: output rows per chunk about this size (GEMM result in L2)...
+CHUNK_COLS_BYTES = 1 << 20     # ... and im2col chunks at most this size
+K_ALIGN = 16                   # split output channels on multiples of this (whole GEMM register blocks)
+
+
+def fold_batchnorm(layer):
+    """(weights (K, C, k, k), bias (K,)) float32 with batch-norm's affine inference map folded in.
+
+    batchnorm.bn_inference: y = (x - mean) / (sqrt(var) + eps) * scale + bias, so with
+    s = scale / (sqrt(var) + eps): y = s*x + (bias - s*mean), and s*x = conv(s*W).
+    """
+    if not layer.batch_normalize:
+        return layer.weights.copy(), layer.biases.copy()
+    s = layer.scales / (np.sqrt(layer.rolling_variance.astype(np.float64)) + BN_EPSILON)
+    bias = (layer.biases - layer.rolling_mean * s).astype(np.float32)
+    return layer.weights * s.astype(np.float32)[:, None, None, None], bias
+
+
+def split(n, parts, align=1):
+    """[(start, stop)] cutting range(n) into at most `parts` near-equal pieces on multiples of align."""
+    step = -(-n // parts)
+    step = -(-step // align) * align
+    return [(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+def finish(view, bias, activation):
+    """Add the bias (None: already in) and apply the activation in place on view (B, k, h, w)."""
+    if bias is not None:
+        view += bias[:, None, None]
+    if activation == "leaky":
+        np.maximum(view, view * LEAKY_SLOPE, out=view)
+    elif activation != "linear":
+        view[...] = activate(activation, view)
+
+
+def fusable_pool(pool, conv_out_shape):
+    """True when a [maxpool] after the conv can be computed from the conv's channel or row slices:
+    non-overlapping windows (size == stride) that all lie inside the map (no -FLT_MAX padding taps)."""
+    if pool is None or pool.type != "maxpool" or pool.size != pool.stride or pool.padding // 2:
+        return False
+    _, h, w = conv_out_shape
+    _, ph, pw = pool.out_shape
+    return ph * pool.stride <= h and pw * pool.stride <= w
+
+
+def pool_into(dst, src, k):
+    """dst (B, c, ph, pw) = max over the k x k windows of src (B, c, >= ph*k, >= pw*k).
+
+    Rows first, over whole contiguous rows (vectorised), then the k columns of each window on the
+    k-times smaller result: twice as fast as taking the k*k strided taps one by one.
+    """
+    ph, pw = dst.shape[-2:]
+    rows = src[..., 0:ph * k:k, :pw * k].copy()
+    for ky in range(1, k):
+        np.maximum(rows, src[..., ky:ky + ph * k:k, :pw * k], out=rows)
+    np.copyto(dst, rows[..., 0::k])
+    for kx in range(1, k):
+        np.maximum(dst, rows[..., kx::k], out=dst)
+
+
+class Scratch:
+    """Work buffers shared by all layers (they run one after another), grown on demand."""
+
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, role, shape):
+        size = int(np.prod(shape))
+        buf = self.buffers.get(role)
+        if buf is None or buf.size < size:
+            buf = self.buffers[role] = np.empty(size, np.float32)
+        return buf[:size].reshape(shape)
+
+
+class FastConv:
+    """Shared part of the methods: folded parameters, output allocation, the fused pool."""
+
+    def __init__(self, layer, pool):
+        self.layer = layer
+        self.pool = pool if fusable_pool(pool, layer.out_shape) else None
+        self.weights, self.bias = fold_batchnorm(layer)
+
+    def __call__(self, x, scratch, threads):
+        k, oh, ow = self.layer.out_shape
+        out = np.empty((x.shape[0], k, oh, ow), np.float32)
+        pooled = None
+        if self.pool is not None:
+            pooled = np.empty((x.shape[0], *self.pool.out_shape), np.float32)
+        self.run(x, out, pooled, scratch, threads)
+        self.layer.output = out
+        if self.pool is not None:
+            self.pool.output = pooled
+            return pooled
+        return out
+
+    def finish_channels(self, out, pooled, k0, k1):
+        """Bias, activation and pool for output channels k0:k1 of the whole batch."""
+        finish(out[:, k0:k1], self.bias[k0:k1], self.layer.activation)
+        if pooled is not None:
+            pool_into(pooled[:, k0:k1], out[:, k0:k1], self.pool.size)
+
+
+class Pointwise(FastConv):
+    """1x1 stride 1 (Darknet skips im2col there too): one GEMM per output-channel slice."""
+
+    def __init__(self, layer, pool):
+        super().__init__(layer, pool)
+        self.weights = self.weights.reshape(self.weights.shape[0], -1)
+
+    def run(self, x, out, pooled, scratch, threads):
+        b, c, h, w = x.shape
+        k = out.shape[1]
+        cols, flat = x.reshape(b, c, h * w), out.reshape(b, k, h * w)
+        ranges = split(k, threads, K_ALIGN)
+
+        def part(i):
+            k0, k1 = ranges[i]
+            np.matmul(self.weights[k0:k1], cols, out=flat[:, k0:k1])
+            self.finish_channels(out, pooled, k0, k1)
+        run_parts(part, len(ranges))
+
+
+def fill_padded(padded, x, pad, c0, c1):
+    """Copy channels c0:c1 of x into the middle of `padded` and zero the rest of those channels."""
+    h, w = x.shape[2:]
+    dst = padded[:, c0:c1]
+    dst[:, :, :pad] = 0
+    dst[:, :, h + pad:] = 0
+    dst[:, :, pad:h + pad, :pad] = 0
+    dst[:, :, pad:h + pad, w + pad:] = 0
+    dst[:, :, pad:h + pad, pad:w + pad] = x[:, c0:c1]
+
+
+class Direct(FastConv):
+    """im2col + GEMM by chunks of output rows; bias, activation and pool follow each chunk in cache."""
+
+    def __init__(self, layer, pool):
+        super().__init__(layer, pool)
+        # The bias rides in the GEMM: an extra weight column times a row of ones under the im2col rows.
+        self.weights = np.hstack([self.weights.reshape(self.weights.shape[0], -1), self.bias[:, None]])
+
+    def chunk_rows(self):
+        c, size = self.layer.in_shape[0], self.layer.size
+        k, _, ow = self.layer.out_shape
+        rows = max(1, min(CHUNK_OUT_BYTES // (4 * k * ow), CHUNK_COLS_BYTES // (4 * c * size * size * ow)))
+        step = self.pool.stride if self.pool is not None else 1
+        return max(step, rows // step * step)
+
+    def run(self, x, out, pooled, scratch, threads):
+        layer = self.layer
+        b, c, h, w = x.shape
+        k, oh, ow = out.shape[1:]
+        size, s, pad = layer.size, layer.stride, layer.padding
+        # Rows/cols past the last window are never read; the buffer is as tall as the windows need.
+        ph, pw = (oh - 1) * s + size, (ow - 1) * s + size
+        padded = scratch.get("direct_pad", (b, c, max(ph, h + pad), max(pw, w + pad)))
+        channel_parts = split(c, threads)
+        run_parts(lambda i: fill_padded(padded, x, pad, *channel_parts[i]), len(channel_parts))
+        rows = self.chunk_rows()
+        tasks = [(bi, r0, min(oh, r0 + rows)) for bi in range(b) for r0 in range(0, oh, rows)]
+        parts = min(threads, len(tasks))
+        sb, sc, sy, sx = padded.strides
+
+        def part(i):
+            cols = scratch.get(f"direct_cols{i}", (c * size * size + 1, rows * ow))
+            for bi, r0, r1 in tasks[i::parts]:
+                n = (r1 - r0) * ow
+                windows = as_strided(padded[bi, :, r0 * s:], (c, size, size, r1 - r0, ow),
+                                     (sc, sy, sx, s * sy, s * sx), writeable=False)
+                chunk = cols[:, :n]
+                np.copyto(chunk[:-1].reshape(c, size, size, r1 - r0, ow), windows)
+                chunk[-1] = 1
+                rows_out = out[bi, :, r0:r1]
+                np.matmul(self.weights, chunk, out=rows_out.reshape(k, n))
+                finish(rows_out[None], None, layer.activation)
+                if pooled is not None:
+                    p = self.pool.stride
+                    p0, p1 = r0 // p, min(pooled.shape[2], r1 // p)
+                    pool_into(pooled[bi:bi + 1, :, p0:p1], rows_out[None], p)
+        run_parts(part, parts)
+
+
+class Winograd(FastConv):
+    """3x3 stride 1 pad 1 by F(m x m, 3 x 3): two phases, input tiles split by channel, then GEMMs,
+    output tiles, bias, activation and pool split by output channel."""
+
+    def __init__(self, layer, pool, m):
+        super().__init__(layer, pool)
+        self.m = m
+        self.u = winograd.filter_transform(self.weights, m)
+        self.weights = None  # only the transformed filters are needed
+        self.bt = winograd.input_transform(m)
+        self.at = winograd.output_transform(m)
+
+    def run(self, x, out, pooled, scratch, threads):
+        m, a = self.m, self.m + 2
+        b, c, h, w = x.shape
+        k = out.shape[1]
+        th, tw = -(-h // m), -(-w // m)
+        n = b * th * tw
+        padded = scratch.get("wino_pad", (b, c, th * m + 2, tw * m + 2))
+        tiles = scratch.get("wino_tiles", (a, a, c, b, th, tw))
+        v = scratch.get("wino_v", (a * a, c, n))
+        wm = scratch.get("wino_m", (a * a, k, n))
+        sb, sc, sy, sx = padded.strides
+        windows = as_strided(padded, (a, a, c, b, th, tw), (sy, sx, sc, sb, m * sy, m * sx), writeable=False)
+        flat_tiles, flat_v = tiles.reshape(a * a, c * n), v.reshape(a * a, c * n)
+        channel_parts = split(c, threads)
+
+        def transform_input(i):
+            c0, c1 = channel_parts[i]
+            fill_padded(padded, x, 1, c0, c1)
+            np.copyto(tiles[:, :, c0:c1], windows[:, :, c0:c1])
+            np.matmul(self.bt, flat_tiles[:, c0 * n:c1 * n], out=flat_v[:, c0 * n:c1 * n])
+        run_parts(transform_input, len(channel_parts))
+
+        exact = h == th * m and w == tw * m
+        target = out if exact else scratch.get("wino_out", (b, k, th * m, tw * m))
+        # (m_y, m_x, k, b, th, tw) view of the output tiles, matching the output transform's rows.
+        tile_view = target.reshape(b, k, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)
+        flat_m = wm.reshape(a * a, k * n)
+        filter_parts = split(k, threads, K_ALIGN)
+
+        def multiply_and_output(i):
+            k0, k1 = filter_parts[i]
+            np.matmul(self.u[:, k0:k1], v, out=wm[:, k0:k1])
+            y = scratch.get(f"wino_y{i}", (m * m, (k1 - k0) * n))
+            np.matmul(self.at, flat_m[:, k0 * n:k1 * n], out=y)
+            np.copyto(tile_view[:, :, k0:k1], y.reshape(m, m, k1 - k0, b, th, tw))
+            if not exact:
+                out[:, k0:k1] = target[:, k0:k1, :h, :w]
+            self.finish_channels(out, pooled, k0, k1)
+        run_parts(multiply_and_output, len(filter_parts))
+
+
+def make_conv(layer, pool):
+    """The fast method for a [convolutional] layer (pool: the next layer, fused if it can be), or None
+    where the reference must run (grouped convolutions)."""
+    if layer.groups != 1:
+        return None
+    c = layer.in_shape[0]
+    _, oh, ow = layer.out_shape
+    if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
+        return Pointwise(layer, pool)
+    winograd_shape = layer.size == 3 and layer.stride == 1 and layer.padding == 1
+    if winograd_shape and oh * ow < DIRECT_MIN_PIXELS and c >= WINOGRAD_MIN_CHANNELS:
+        return Winograd(layer, pool, 4 if min(oh, ow) >= F4_MIN_SIDE else 2)
+    return Direct(layer, pool)

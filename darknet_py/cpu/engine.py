@@ -1,0 +1,83 @@
+"""Network-level fast CPU forward: which layers get a fast method, when the folded weights are rebuilt.
+
+Network.forward calls `use_fast_path` and, when it says yes, `forward`. Layers without a fast method
+(route, reorg, region, softmax, grouped convs, padded maxpools, ...) run their reference forward.
+The folded/transformed weights are cached per network and rebuilt when a layer's parameters change:
+each forward compares a small fingerprint of them (all biases / batch-norm values and a strided
+sample of the weights), which catches load_weights and training updates; code that edits single
+weights in place by hand should call `forget(net)`.
+"""
+import os
+import weakref
+
+import numpy as np
+
+from . import blas
+from .conv import Scratch, make_conv
+from .threads import thread_count
+
+REFERENCE_VAR = "DARKNET_PY_REFERENCE"  # "1": always run the reference layers (layers/*.py)
+FINGERPRINT_SAMPLES = 64                 # weights sampled per layer for change detection
+
+_engines = weakref.WeakKeyDictionary()  # Network -> _Engine
+
+
+def use_fast_path(net, x, environ=os.environ):
+    """True for numpy float input unless DARKNET_PY_REFERENCE=1 or the network is training."""
+    if environ.get(REFERENCE_VAR, "") not in ("", "0"):
+        return False
+    return isinstance(x, np.ndarray) and not getattr(net, "train", False)
+
+
+def forget(net):
+    """Drop the network's folded weights (rebuilt at the next forward)."""
+    _engines.pop(net, None)
+
+
+def _fingerprint(layer):
+    parts = [getattr(layer, name) for name in ("biases", "scales", "rolling_mean", "rolling_variance")
+             if getattr(layer, name, None) is not None]
+    flat = layer.weights.reshape(-1)
+    parts.append(flat[::max(1, flat.size // FINGERPRINT_SAMPLES)])
+    return np.concatenate([p.reshape(-1) for p in parts]), layer.in_shape
+
+
+class _Engine:
+    def __init__(self, net):
+        self.ops = {}          # layer index -> (fingerprint, FastConv or None)
+        self.scratch = Scratch()
+
+    def op(self, net, i):
+        layer = net.layers[i]
+        if layer.type != "convolutional":
+            return None
+        fp = _fingerprint(layer)
+        cached = self.ops.get(i)
+        if cached is None or cached[0][1] != fp[1] or not np.array_equal(cached[0][0], fp[0]):
+            nxt = net.layers[i + 1] if i + 1 < len(net.layers) else None
+            cached = self.ops[i] = (fp, make_conv(layer, nxt))
+        return cached[1]
+
+    def forward(self, net, x):
+        threads = thread_count()
+        skip = None  # a maxpool computed by the conv before it
+        with blas.single_threaded():
+            for i, layer in enumerate(net.layers):
+                if layer is skip:
+                    x = layer.output
+                    continue
+                op = self.op(net, i)
+                if op is None:
+                    x = layer.forward(x, net)
+                else:
+                    x = op(x, self.scratch, threads)
+                    skip = op.pool
+        return net.output_layer.output
+
+
+def forward(net, x):
+    """The fast inference forward of x (B, C, H, W) float32; every layer's .output is set."""
+    engine = _engines.get(net)
+    if engine is None:
+        engine = _engines[net] = _Engine(net)
+    return engine.forward(net, x)

@@ -1,0 +1,72 @@
+"""Detection and classification of images, as Darknet's `detector test` and `classifier predict` do them."""
+from typing import NamedTuple
+
+import numpy as np
+
+from .backend import to_numpy
+from .boxes import NMS_THRESH, do_nms_sort, pixel_box, region_detections
+from .errors import DarknetError
+from .image import letterbox_image, load_image
+from .tree import hierarchy_predictions
+
+
+class Found(NamedTuple):
+    """One labelled object: class name, probability, (left, top, right, bottom) in image pixels."""
+    name: str
+    prob: float
+    box: tuple
+
+
+def _as_image(image):
+    return load_image(image) if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") else image
+
+
+def region_layer(net):
+    layer = net.output_layer
+    if layer.type != "region":
+        raise DarknetError(f"{net.path}: the last layer is [{layer.type}], a detector needs [region]")
+    return layer
+
+
+def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
+    """Letterbox each image to the network size, run them as one batch, decode and NMS each.
+
+    Returns one list of boxes.Detection per image, in Darknet's order after do_nms_sort, boxes relative
+    to the image (test_detector: get_network_boxes(..., relative=1) then do_nms_sort(.45)).
+    """
+    images = [_as_image(im) for im in images]
+    layer = region_layer(net)
+    batch = np.stack([letterbox_image(im, net.w, net.h) for im in images])
+    net.forward(batch)
+    results = []
+    for b, im in enumerate(images):
+        dets = region_detections(layer, b, im.shape[2], im.shape[1], net.w, net.h, thresh, hier_thresh)
+        results.append(do_nms_sort(dets, len(dets[0].prob), nms) if nms else dets)
+    return results
+
+
+def labels(dets, names, im_w, im_h, thresh=.5):
+    """Found objects in Darknet's print order: each detection, each class with prob > thresh."""
+    return [Found(names[j], float(d.prob[j]), pixel_box(d.bbox, im_w, im_h))
+            for d in dets for j in np.flatnonzero(d.prob > thresh)]
+
+
+def detect(net, image, names, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
+    """Objects in one image (a path or a (3, H, W) float32 RGB array) as a list of Found."""
+    im = _as_image(image)
+    dets = detect_images(net, [im], thresh, hier_thresh, nms)[0]
+    return labels(dets, names, im.shape[2], im.shape[1], thresh)
+
+
+def classify(net, image, top=5):
+    """predict_classifier: letterbox, forward, leaf probabilities for tree models, top-k as Darknet's top_k.
+
+    Returns [(class index, probability)] best first; ties keep the lower index first, as top_k does.
+    """
+    im = _as_image(image)
+    probs = to_numpy(net.forward(letterbox_image(im, net.w, net.h)[None]))[0].ravel().copy()
+    tree = getattr(net.output_layer, "tree", None)
+    if tree is not None:
+        hierarchy_predictions(probs[:tree.n], tree, only_leaves=True)
+    order = np.argsort(-probs, kind="stable")[:top]
+    return [(int(i), float(probs[i])) for i in order]

@@ -1,0 +1,11 @@
+// [route] forward: concatenation by channel. In the plan's (C, B, H, W) layout each source layer's
+// output is one contiguous block of the route's output, so this is a copy to an offset (Darknet's
+// forward_route_layer copies per image instead). The backward pass adds the block back.
+#include "common.cuh"
+
+extern "C" __global__ void route_forward(const float* x, float* y, int count, int offset)
+{
+    const int i = thread_index(count);
+    if (i < 0) return;
+    y[offset + i] = x[i];
+}

@@ -1,0 +1,182 @@
+"""Training a detector as Darknet's `detector train` does (`examples/detector.c: train_detector`).
+
+Each iteration loads minibatch*subdivisions images (the DetectionLoader prepares the next batches in
+background threads while this one trains), runs them through train_datum one minibatch at a time (the
+update comes after the last), and prints Darknet's line `<batch>: <loss>, <avg> avg, <rate> rate,
+<seconds> seconds, <images> images`. Checkpoints go to the .data file's `backup` folder under Darknet's
+names; `seen` in their header is how far the schedule got, so passing one back resumes the schedule.
+"""
+import math
+import os
+import sys
+import time
+
+from ..cfg import read_data_cfg
+from ..data import Augment, DarknetRandom, DetectionLoader, read_paths
+from ..errors import DarknetError
+from ..evaluate import basecfg
+from ..network import Network
+from .chart import LossChart
+from .schedule import current_batch, current_rate
+from .sgd import train_datum
+
+DEFAULT_TRAIN = "data/train.list"  # train_detector: option_find_str(options, "train", "data/train.list")
+DEFAULT_BACKUP = "/backup/"        # train_detector: option_find_str(options, "backup", "/backup/")
+AVG_KEEP = .9                      # avg_loss = avg_loss*.9 + loss*.1
+BACKUP_EVERY = 100                 # <cfg>.backup is rewritten every 100 batches
+SNAPSHOT_EVERY = 10000             # <cfg>_<i>.weights every 10000 batches ...
+EARLY_SNAPSHOT_BELOW = 1000        # ... and every 100 (BACKUP_EVERY) below batch 1000
+RESIZE_EVERY = 10                  # multi-scale ([region] random=1): a new input size every 10 iterations
+SCALE_UNIT = 32                    # dim = (rand() % 10 + 10) * 32: 320 to 608
+SCALE_CHOICES = 10
+SCALE_MIN_UNITS = 10
+FINAL_DIM = 608                    # the last 200 batches train at 608
+FINAL_WINDOW = 200
+CHART_EVERY = 10                   # darknet-py: redraw the loss chart every 10 iterations
+LOADER_WORKERS = 2                 # batches prepared ahead (Darknet loads one ahead, in args.threads threads)
+
+
+class TrainingDiverged(DarknetError):
+    """The loss became NaN or infinite; the last checkpoint on disk is left as it was."""
+
+
+def snapshot_due(i):
+    """train_detector: <cfg>_<i>.weights when i%10000 == 0 or (i < 1000 and i%100 == 0)."""
+    return i % SNAPSHOT_EVERY == 0 or (i < EARLY_SNAPSHOT_BELOW and i % BACKUP_EVERY == 0)
+
+
+def checkpoint_paths(backup, base, i):
+    """The files train_detector writes after batch i (saved atomically by weights.save_weights)."""
+    paths = []
+    if i % BACKUP_EVERY == 0:
+        paths.append(os.path.join(backup, f"{base}.backup"))
+    if snapshot_due(i):
+        paths.append(os.path.join(backup, f"{base}_{i}.weights"))
+    return paths
+
+
+def random_dim(rng, batch, max_batches):
+    """The multi-scale draw: (rand()%10 + 10)*32, but 608 for the last 200 batches."""
+    dim = (rng.rand() % SCALE_CHOICES + SCALE_MIN_UNITS) * SCALE_UNIT
+    return FINAL_DIM if batch + FINAL_WINDOW > max_batches else dim
+
+
+class ProgressBar:
+    """A one-line bar on stderr, only when stderr is a terminal and stdout (Darknet's log) goes elsewhere."""
+
+    WIDTH = 30  # characters of bar
+
+    def __init__(self, start, total, stream=sys.stderr, enabled=None):
+        self.start, self.total, self.stream = start, total, stream
+        self.began = time.time()
+        if enabled is None:
+            enabled = stream.isatty() and not sys.stdout.isatty()
+        self.enabled = enabled
+
+    def update(self, i, avg):
+        if not self.enabled:
+            return
+        done = (i - self.start) / max(self.total - self.start, 1)
+        per = (time.time() - self.began) / max(i - self.start, 1)
+        eta = per * (self.total - i)
+        bar = "#" * int(done * self.WIDTH)
+        self.stream.write(f"\r[{bar:<{self.WIDTH}}] {i}/{self.total}  avg {avg:.3f}  "
+                          f"{per:.2f} s/it  ETA {eta / 60:.1f} min ")
+        self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def load_training_network(cfgfile, weightfile, clear, max_batches):
+    """parse_network_cfg + load_weights (a backbone file with fewer layers is fine) + -clear."""
+    net = Network.from_cfg(cfgfile)
+    if weightfile:
+        print(f"Loading weights from {weightfile}...", end="", file=sys.stderr)
+        net.load_weights(weightfile, allow_partial=True)
+        print("Done!", file=sys.stderr)
+    if clear:
+        net.seen = 0
+    if max_batches is not None:
+        net.max_batches = max_batches
+    if net.output_layer.type != "region":
+        raise DarknetError(f"{cfgfile}: the last layer is [{net.output_layer.type}], detector train needs [region]")
+    return net
+
+
+def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=None, seed=None,
+                   workers=LOADER_WORKERS, chart_every=CHART_EVERY, progress=None):
+    """Darknet's train_detector on the CPU. Returns the path of `<backup>/<cfg base>_final.weights`.
+
+    max_batches overrides the cfg's (for short runs; the schedule's poly policy uses it too); seed makes
+    the image draws and multi-scale sizes reproducible (Darknet seeds with the time). Raises
+    TrainingDiverged when the loss is not finite, DarknetError when a resumed file has already reached
+    max_batches.
+    """
+    options = read_data_cfg(datacfg)
+    paths = read_paths(options.get("train", DEFAULT_TRAIN))
+    backup = options.get("backup", DEFAULT_BACKUP)
+    base = basecfg(cfgfile)
+    print(base)
+    net = load_training_network(cfgfile, weightfile, clear, max_batches)
+    print(f"Learning Rate: {net.learning_rate:g}, Momentum: {net.momentum:g}, Decay: {net.decay:g}")
+    start = current_batch(net)
+    if start >= net.max_batches:
+        raise DarknetError(f"{weightfile}: already trained {start} batches ({net.seen} images), max_batches is "
+                           f"{net.max_batches}: nothing to train (give a larger -max_batches, or -clear to restart "
+                           f"the schedule)")
+    os.makedirs(backup, exist_ok=True)
+    region = net.output_layer
+    seed = int(time.time()) if seed is None else seed
+    rng = DarknetRandom(seed)
+    imgs = net.minibatch * net.subdivisions
+    chart = LossChart(os.path.join(backup, f"{base}_loss.png"), base)
+    bar = ProgressBar(start, net.max_batches, enabled=progress)
+    loader = DetectionLoader(paths, imgs, net.w, net.h, Augment.from_network(net), region.classes,
+                             workers, seed=seed + start)
+    avg_loss, last_saved, count = -1., None, 0
+    try:
+        while current_batch(net) < net.max_batches:
+            if region.random and count % RESIZE_EVERY == 0:
+                dim = random_dim(rng, current_batch(net), net.max_batches)
+                print(dim)
+                loader.resize(dim, dim)
+                net.resize(dim, dim)
+            count += 1
+            began = time.time()
+            x, truth = loader.next()
+            print(f"Loaded: {time.time() - began:f} seconds")
+            began = time.time()
+            loss = train_batch(net, x, truth)
+            avg_loss = loss if avg_loss < 0 else avg_loss * AVG_KEEP + loss * (1 - AVG_KEEP)
+            i = current_batch(net)
+            print(f"{i}: {loss:f}, {avg_loss:f} avg, {current_rate(net):f} rate, "
+                  f"{time.time() - began:f} seconds, {i * imgs} images", flush=True)
+            chart.add(i, loss, avg_loss)
+            if not math.isfinite(loss):
+                chart.save()
+                raise TrainingDiverged(f"loss is {loss} at batch {i}: training stopped, weights not saved; "
+                                       f"last checkpoint: {last_saved or 'none'}")
+            for path in checkpoint_paths(backup, base, i):
+                net.save_weights(path)
+                last_saved = path
+            if i % chart_every == 0:
+                chart.save()
+            bar.update(i, avg_loss)
+    finally:
+        bar.close()
+        loader.close()
+    final = os.path.join(backup, f"{base}_final.weights")
+    net.save_weights(final)
+    chart.save()
+    return final
+
+
+def train_batch(net, x, truth):
+    """train_network: the batch as `subdivisions` minibatches; loss = summed cost / images in the batch."""
+    mb = net.minibatch
+    total = 0.
+    for k in range(0, len(x), mb):
+        total += train_datum(net, x[k:k + mb], truth[k:k + mb])
+    return total / len(x)

@@ -1,0 +1,60 @@
+"""Darknet's SGD step (`network.c: train_network_datum, update_network`, `convolutional_layer.c:
+update_convolutional_layer`, `connected_layer.c: update_connected_layer`).
+
+Deltas are target - output, so gradients point downhill and the update *adds* them. Weight, bias and
+scale updates accumulate over the subdivisions of a batch (they are never zeroed, only decayed by the
+momentum), and the step divides by the full batch (minibatch * subdivisions).
+"""
+import numpy as np
+
+from ..backend import array_module, to_numpy
+from .schedule import current_rate
+
+
+def like(ref, value):
+    """value in ref's array module (parameters may live on the host while gradients are on the GPU)."""
+    return to_numpy(value).astype(ref.dtype, copy=False) if isinstance(ref, np.ndarray) else value
+
+
+def accumulate(layer, name, value):
+    """layer.<name> += value (Darknet's weight_updates, bias_updates, ...), zeros on first use."""
+    updates = getattr(layer, name, None)
+    if updates is None:
+        updates = array_module(value).zeros_like(value)
+        setattr(layer, name, updates)
+    updates += like(updates, value)
+
+
+def sgd_update(layer, learning_rate, momentum, decay, batch):
+    """update_convolutional_layer: biases and scales step without decay, weights with decay*batch."""
+    dtype = layer.weights.dtype.type
+    rate = dtype(learning_rate / batch)
+    for name, updates_name in (("biases", "bias_updates"), ("scales", "scale_updates")):
+        updates = getattr(layer, updates_name, None)
+        if updates is not None:
+            param = getattr(layer, name)
+            param += rate * updates
+            updates *= dtype(momentum)
+    updates = getattr(layer, "weight_updates", None)
+    if updates is not None:
+        updates += dtype(-decay * batch) * layer.weights
+        layer.weights += rate * updates
+        updates *= dtype(momentum)
+
+
+def update_network(net):
+    """update_network: every layer with parameters takes one step at the current learning rate."""
+    net.update(current_rate(net), net.momentum, net.decay, net.minibatch * net.subdivisions)
+
+
+def train_datum(net, x, truth):
+    """train_network_datum: one minibatch forward and backward; update once every `subdivisions` minibatches.
+
+    Returns the network cost (calc_network_cost: the mean of the layers' costs).
+    """
+    net.seen += net.minibatch
+    net.forward(x, train=True, truth=truth)
+    net.backward()
+    if (net.seen // net.minibatch) % net.subdivisions == 0:
+        update_network(net)
+    return net.cost

@@ -1,0 +1,64 @@
+"""Final detection lists against the original Darknet's `detector test` pipeline on a real image."""
+import numpy as np
+import pytest
+
+import oracle
+from conftest import DARKNET_DATA, darknet_cfg, needs_oracle
+from darknet_py.boxes import do_nms_obj, do_nms_sort, region_detections
+from darknet_py.detector import detect_images
+from darknet_py.network import Network
+
+
+def as_rows(dets):
+    """(class, prob, x, y, w, h) for every nonzero class probability, in list order."""
+    return [(j, float(d["prob"][j] if isinstance(d, dict) else d.prob[j]), *map(float, d["bbox"] if isinstance(d, dict) else d.bbox))
+            for d in dets for j in np.flatnonzero(d["prob"] if isinstance(d, dict) else d.prob)]
+
+
+@needs_oracle
+@pytest.mark.parametrize("name", ["yolov2-tiny", "yolov2-voc"])
+@pytest.mark.parametrize("thresh", [.5, .25, .1])
+def test_detections_equal_darknet(name, thresh, random_weights):
+    cfg = darknet_cfg(name)
+    weights = random_weights(cfg, seed=7, confident=True)
+    image = DARKNET_DATA / "dog.jpg"
+    expected = oracle.detections(cfg, weights, image, thresh=thresh)
+    net = Network.from_cfg(cfg).load_weights(weights)
+    assert_same(detect_images(net, [image], thresh=thresh)[0], expected)
+
+
+def assert_same(ours, expected):
+    """Same classes in Darknet's order, same probabilities and boxes (float32 rounding apart)."""
+    ours, expected = as_rows(ours), as_rows(expected)
+    assert len(expected) > 0
+    assert [r[0] for r in ours] == [r[0] for r in expected]
+    np.testing.assert_allclose([r[1:] for r in ours], [r[1:] for r in expected], rtol=1e-4, atol=1e-6)
+
+
+@needs_oracle
+def test_detection_boxes_after_nms_obj(random_weights):
+    cfg = darknet_cfg("yolov2-tiny")
+    weights = random_weights(cfg, seed=7, confident=True)
+    net = Network.from_cfg(cfg).load_weights(weights)
+    x = np.random.default_rng(2).random((1,) + net.input_shape, dtype=np.float32)
+    expected = oracle.detections(cfg, weights, x, im_w=640, im_h=480, thresh=.2, nms=.4, nms_kind="obj")
+    net.forward(x)
+    ours = do_nms_obj(region_detections(net.layers[-1], 0, 640, 480, net.w, net.h, .2), 80, .4)
+    assert_same(ours, expected)
+
+
+@needs_oracle
+@pytest.mark.parametrize("thresh", [.5, .1])
+def test_yolo9000_detections_with_the_cpu_builds_tree(thresh, random_weights, monkeypatch):
+    """yolo9000's detection list (hierarchy_top_prediction, -hier .5), the CPU build's region reproduced."""
+    from darknet_py.layers.region import RegionLayer
+    monkeypatch.setattr(RegionLayer, "darknet_cpu_tree_layout", True)
+    cfg = darknet_cfg("yolo9000")
+    weights = random_weights(cfg)
+    net = Network.from_cfg(cfg).load_weights(weights)
+    net.resize(160, 128)
+    x = np.random.default_rng(3).random((1,) + net.input_shape, dtype=np.float32)
+    expected = oracle.detections(cfg, weights, x, im_w=500, im_h=375, thresh=thresh, size=(160, 128))
+    net.forward(x)
+    ours = do_nms_sort(region_detections(net.layers[-1], 0, 500, 375, net.w, net.h, thresh, .5), 9418)
+    assert_same(ours, expected)

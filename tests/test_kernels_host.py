@@ -1,0 +1,291 @@
+"""The GPU kernels and the GPU plan, checked on the CPU: kernels/*.cu compiled as C++ (kernel_host.py) run
+gpu.Plan on numpy buffers, compared with the reference layers (layers/*.py) layer by layer.
+
+This checks the kernels' arithmetic and indexing, the (C, B, H, W) layout and every launch's arguments
+without a GPU. What it cannot check - CuPy, cuBLAS, CUDA's own math functions, graph capture - is
+tests/test_gpu.py's job on a machine with one.
+"""
+import numpy as np
+import pytest
+
+import kernel_host
+from conftest import ROOT, project_cfg, relative_error
+from darknet_py.activations import activate
+from darknet_py.gpu import ACTIVATION_CODES, Plan, bn_denominator
+from darknet_py.image import letterbox_image
+from darknet_py.layers.batchnorm import bn_inference
+from darknet_py.network import Network
+
+pytestmark = pytest.mark.skipif(not kernel_host.available(), reason="needs g++ to build the kernels for the CPU")
+
+TOLERANCE = 1e-5  # of each layer's max |value|: the GEMMs sum in other orders
+
+
+def reference_outputs(net, x):
+    """Every layer's output from the reference layers (layers/*.py), copied."""
+    outs = []
+    for layer in net.layers:
+        x = layer.forward(x, net)
+        outs.append(np.array(layer.output, copy=True))
+    return outs
+
+
+def plan_outputs(net, x):
+    """Every layer's output from gpu.Plan on the host runner, all buffers poisoned with NaN first."""
+    plan = Plan(net, x.shape[0], kernel_host.HostRunner())
+    plan.batch_view(plan.input)[...] = x
+    for buffer in plan.buffers + [plan.result, plan.cols]:
+        buffer.fill(np.nan)
+    plan.run()
+    plan.set_layer_outputs()
+    np.testing.assert_array_equal(plan.result, plan.batch_view(plan.buffers[net.layers.index(net.output_layer)]))
+    return plan, [np.array(layer.output) for layer in net.layers]
+
+
+def check_network(net, x):
+    """Compares the plan's layer outputs with the reference layers'; returns the plan."""
+    expected = reference_outputs(net, x)
+    plan, got = plan_outputs(net, x)
+    for i, (layer, ours, ref) in enumerate(zip(net.layers, got, expected)):
+        assert ours.shape == ref.shape, f"layer {i} {layer.type}"
+        assert relative_error(ours, ref) < TOLERANCE, f"layer {i} {layer.type}: {relative_error(ours, ref)}"
+    return plan
+
+
+def random_input(net, batch, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (batch,) + net.input_shape).astype(np.float32)
+
+
+def write_cfg(tmp_path, text, name="net.cfg"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def sane_parameters(net, seed=0):
+    """write_random_weights' values, in memory."""
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        if hasattr(layer, "weights"):
+            layer.weights[...] = rng.normal(0, np.sqrt(2.0 / layer.weights[0].size), layer.weights.shape)
+            layer.biases[...] = rng.normal(0, .1, layer.biases.shape)
+        if getattr(layer, "batch_normalize", 0) or layer.type == "batchnorm":
+            layer.scales[...] = rng.uniform(.5, 1.5, layer.scales.shape)
+            layer.rolling_mean[...] = rng.normal(0, .1, layer.rolling_mean.shape)
+            layer.rolling_variance[...] = rng.uniform(.5, 1.5, layer.rolling_variance.shape)
+    return net
+
+
+DETECTOR = """[net]
+width={w}
+height={h}
+channels=3
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+[maxpool]
+size=2
+stride=2
+[convolutional]
+filters=6
+size=3
+stride=2
+pad=1
+groups=2
+activation=ramp
+[convolutional]
+batch_normalize=1
+filters=8
+size=1
+stride=1
+activation=logistic
+[maxpool]
+size=3
+stride=1
+[reorg]
+stride=2
+[convolutional]
+filters=32
+size=5
+stride=1
+padding=2
+activation=tanh
+[route]
+layers=-1,-2
+[convolutional]
+filters=2
+size=1
+stride=1
+activation=elu
+[route]
+layers=-3
+[convolutional]
+filters={region_filters}
+size=1
+stride=1
+activation=linear
+[region]
+anchors=1,1,2,2
+num=2
+classes=3
+coords=4
+softmax={softmax}
+"""
+
+
+@pytest.mark.parametrize("w,h,batch,softmax", [(32, 32, 1, 1), (48, 32, 3, 1), (40, 24, 2, 0)])
+def test_detector_layers(tmp_path, w, h, batch, softmax):
+    """Conv (BN, bias, groups, 1x1, strides, padding), maxpools (2/2, 3/1), reorg, route, region."""
+    cfg = write_cfg(tmp_path, DETECTOR.format(w=w, h=h, softmax=softmax, region_filters=2 * 8))
+    net = sane_parameters(Network.from_cfg(cfg))
+    check_network(net, random_input(net, batch))
+
+
+CLASSIFIER = """[net]
+width=12
+height=10
+channels=3
+[convolutional]
+batch_normalize=1
+filters=4
+size=3
+stride=2
+pad=1
+activation=relie
+[maxpool]
+size=2
+stride=2
+[batchnorm]
+[dropout]
+probability=.5
+[connected]
+output=12
+batch_normalize=1
+activation=selu
+[connected]
+output=10
+activation=linear
+[softmax]
+groups=2
+temperature=2
+[cost]
+"""
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_classifier_layers(tmp_path, batch):
+    """[batchnorm], [dropout], [connected] (with and without the batch transpose), [softmax] groups and
+    temperature, [cost]."""
+    net = sane_parameters(Network.from_cfg(write_cfg(tmp_path, CLASSIFIER)))
+    check_network(net, random_input(net, batch))
+
+
+TREE = "a -1\nb -1\nc -1\na1 0\na2 0\nb1 1\nb2 1\nb3 1\n"
+TREE_NET = """[net]
+width=8
+height=6
+channels=3
+[convolutional]
+filters=48
+size=3
+stride=1
+pad=1
+activation=leaky
+[shortcut]
+from=0
+activation=linear
+[reorg]
+stride=2
+reverse=1
+[avgpool]
+[softmax]
+tree={tree}
+[route]
+layers=0
+[convolutional]
+filters=26
+size=1
+stride=1
+activation=linear
+[region]
+anchors=1,1,2,2
+num=2
+classes=8
+coords=4
+tree={tree}
+"""
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_tree_layers(tmp_path, batch):
+    """WordTree softmax in [softmax] and [region], [avgpool], reverse [reorg], and a fallback layer."""
+    tree = write_cfg(tmp_path, TREE, "t.tree")
+    net = sane_parameters(Network.from_cfg(write_cfg(tmp_path, TREE_NET.format(tree=tree))))
+    assert not check_network(net, random_input(net, batch)).capturable  # [shortcut] runs its own forward
+
+
+@pytest.mark.parametrize("name,size,batch", [("yolov2-tiny", (64, 64), 2), ("yolov2", (96, 64), 2),
+                                             ("yolo9000", (64, 64), 2), ("darknet19", (64, 64), 2)])
+def test_paper_networks(name, size, batch, random_weights):
+    """The paper's networks, every layer in kernels (so the GPU captures them as one graph)."""
+    if name == "yolo9000" and not (ROOT / "data" / "9k.tree").exists():
+        pytest.skip("needs data/9k.tree (make data)")
+    cfg = project_cfg(name)
+    net = Network.from_cfg(cfg).load_weights(random_weights(cfg))
+    net.resize(*size)
+    assert check_network(net, random_input(net, batch)).capturable
+
+
+@pytest.mark.parametrize("name", ACTIVATION_CODES)
+def test_epilogue_activations(name):
+    rng = np.random.default_rng(1)
+    channels, spatial = 3, 50
+    x = rng.uniform(-6, 6, (channels, spatial)).astype(np.float32)
+    x[0, :7] = [-4, 4, 0, -1, 1, 2.5, -2.5]  # the activations' breakpoints
+    biases = rng.normal(0, .1, channels).astype(np.float32)
+    y = x.copy()
+    kernel_host.HostRunner().launch("epilogue.cu", "bias_activate_forward", y.size, y, biases, channels, spatial,
+                                    ACTIVATION_CODES.index(name))
+    expected = activate(name, x + biases[:, None])
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["linear", "leaky"])
+def test_batchnorm_epilogue_is_bit_exact(name):
+    """The CPU formula (x - mean) / (sqrt(var) + 1e-6) * scale + bias, rounded as layers/batchnorm.py;
+    leaky as Darknet's C computes it (.1*x in double, rounded once - numpy's float32 .1*x can differ by
+    an ulp)."""
+    rng = np.random.default_rng(2)
+    b, c, hw = 2, 5, 7
+    x = rng.normal(0, 3, (b, c, hw)).astype(np.float32)
+    scales, biases, mean = (rng.normal(1, .3, c).astype(np.float32) for _ in range(3))
+    var = rng.uniform(0, 2, c).astype(np.float32)
+    var[0] = 0
+    y = np.ascontiguousarray(x.transpose(1, 0, 2))
+    kernel_host.HostRunner().launch("epilogue.cu", "batchnorm_activate_forward", y.size, y, mean, bn_denominator(var),
+                                    scales, biases, c, b * hw, ACTIVATION_CODES.index(name))
+    expected = bn_inference(x.copy(), scales, biases, mean, var)
+    if name == "leaky":
+        expected = np.where(expected > 0, expected, (.1 * expected.astype(np.float64)).astype(np.float32))
+    np.testing.assert_array_equal(y.transpose(1, 0, 2), expected)
+
+
+@pytest.mark.parametrize("im_w,im_h,w,h", [(53, 37, 64, 48), (37, 53, 32, 32), (20, 20, 20, 20), (9, 40, 16, 24),
+                                           (64, 48, 17, 13)])
+def test_letterbox_is_bit_exact(tmp_path, im_w, im_h, w, h):
+    """uint8 BGR bytes -> letterboxed (3, h, w) RGB as image.py's load_image + letterbox_image, bit for bit."""
+    cfg = write_cfg(tmp_path, f"[net]\nwidth={w}\nheight={h}\nchannels=3\n[maxpool]\nsize=1\nstride=1\n")
+    net = Network.from_cfg(cfg)
+    plan = Plan(net, 2, kernel_host.HostRunner())
+    plan.input.fill(np.nan)
+    rng = np.random.default_rng(im_w)
+    images = [rng.integers(0, 256, (im_h, im_w, 3), dtype=np.uint8) for _ in range(2)]
+    for i, bgr in enumerate(images):
+        plan.letterbox(bgr, i)
+    for i, bgr in enumerate(images):
+        im = (bgr[:, :, ::-1].transpose(2, 0, 1) / 255.).astype(np.float32)  # image.load_image's conversion
+        np.testing.assert_array_equal(plan.batch_view(plan.input)[i], letterbox_image(im, w, h))

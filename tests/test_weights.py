@@ -1,0 +1,119 @@
+"""The .weights format: both headers, round trips, Darknet reading ours, and files that don't fit."""
+import numpy as np
+import pytest
+
+import oracle
+from conftest import SHARED, darknet_cfg, needs_oracle, project_cfg
+from darknet_py import cli
+from darknet_py.errors import WeightsError
+from darknet_py.network import Network
+
+TINY = SHARED / "weights" / "tiny.weights"
+
+
+def test_round_trip_is_byte_identical(tmp_path, random_weights):
+    first = random_weights(darknet_cfg("yolov2-tiny"))
+    again = tmp_path / "again.weights"
+    Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(first).save_weights(again)
+    assert again.read_bytes() == first.read_bytes()
+
+
+@needs_oracle
+def test_darknet_saves_what_we_save(tmp_path, random_weights):
+    cfg = darknet_cfg("yolov2")
+    ours = random_weights(cfg)
+    theirs = tmp_path / "theirs.weights"
+    oracle.save_weights(cfg, ours, theirs)
+    assert theirs.read_bytes() == ours.read_bytes()
+
+
+def test_old_header_with_32_bit_seen():
+    """tiny.weights is version 0.1.0: a 4-byte seen (16-byte header)."""
+    if not TINY.exists():
+        pytest.skip("tiny.weights not found")
+    net = Network.from_cfg(project_cfg("tiny")).load_weights(TINY)
+    assert net.weights_version == (0, 1, 0) and net.seen == 204800000
+
+
+@needs_oracle
+def test_old_header_saved_in_darknets_new_form(tmp_path):
+    """Loading a 0.1 file and saving gives exactly what Darknet's own save gives (0.2.0, 8-byte seen)."""
+    if not TINY.exists():
+        pytest.skip("tiny.weights not found")
+    ours, theirs = tmp_path / "ours.weights", tmp_path / "theirs.weights"
+    Network.from_cfg(project_cfg("tiny")).load_weights(TINY).save_weights(ours)
+    oracle.save_weights(darknet_cfg("tiny"), TINY, theirs)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert ours.stat().st_size == TINY.stat().st_size + 4
+
+
+@pytest.mark.parametrize("cut", [1, 4, 1000])
+def test_truncated_file_states_sizes(tmp_path, random_weights, cut):
+    good = random_weights(darknet_cfg("yolov2-tiny")).read_bytes()
+    bad = tmp_path / "short.weights"
+    bad.write_bytes(good[:-cut])
+    with pytest.raises(WeightsError, match=f"expected {len(good)} bytes .* got {len(good) - cut}"):
+        Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(bad)
+
+
+def test_too_long_file_is_an_error(tmp_path, random_weights):
+    good = random_weights(darknet_cfg("yolov2-tiny")).read_bytes()
+    bad = tmp_path / "long.weights"
+    bad.write_bytes(good + b"\0" * 8)
+    with pytest.raises(WeightsError, match=f"got {len(good) + 8}"):
+        Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(bad)
+
+
+def test_four_byte_header_confusion_is_caught(tmp_path, random_weights):
+    """A 0.2 header claiming an 8-byte seen on a file written with a 4-byte one: caught, and explained."""
+    good = random_weights(darknet_cfg("yolov2-tiny")).read_bytes()
+    bad = tmp_path / "confused.weights"
+    bad.write_bytes(good[:16] + good[20:])  # header says 0.2.0 but seen is 4 bytes
+    with pytest.raises(WeightsError, match="4 bytes off"):
+        Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(bad)
+
+
+def test_garbage_header(tmp_path):
+    bad = tmp_path / "tiny.weights"
+    bad.write_bytes(b"\1\2\3")
+    with pytest.raises(WeightsError, match="too short"):
+        Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(bad)
+
+
+def test_partial_keeps_first_layers_and_resets_seen(tmp_path, random_weights):
+    full = random_weights(darknet_cfg("yolov2-tiny"))
+    out = tmp_path / "first8.weights"
+    assert cli.main(["partial", str(darknet_cfg("yolov2-tiny")), str(full), str(out), "8"]) == 0
+    part = Network.from_cfg(darknet_cfg("yolov2-tiny"))
+    assert part.load_weights(out, allow_partial=True) is part and part.seen == 0
+    whole = Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(full)
+    for a, b in zip(part.layers[:8], whole.layers[:8]):
+        if hasattr(a, "weights"):
+            np.testing.assert_array_equal(a.weights, b.weights)
+    assert not np.array_equal(part.layers[13].weights, whole.layers[13].weights)
+    with pytest.raises(WeightsError):  # a backbone is not a whole network
+        Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(out)
+
+
+def test_partial_file_ending_mid_layer_is_refused(tmp_path, random_weights):
+    full = random_weights(darknet_cfg("yolov2-tiny")).read_bytes()
+    bad = tmp_path / "mid.weights"
+    bad.write_bytes(full[:20 + 4 * 100])
+    with pytest.raises(WeightsError, match="expected"):
+        Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(bad, allow_partial=True)
+
+
+def test_transposed_connected_weights(tmp_path):
+    """Version numbers above 1000 mean connected weights are stored transposed (Darknet's transpose flag)."""
+    cfg = tmp_path / "fc.cfg"
+    cfg.write_text("[net]\nwidth=2\nheight=2\nchannels=3\n[connected]\noutput=5\nactivation=linear\n")
+    net = Network.from_cfg(cfg)
+    w = np.arange(5 * 12, dtype=np.float32).reshape(5, 12)
+    path = tmp_path / "t.weights"
+    with open(path, "wb") as f:
+        np.asarray([0, 1001, 0], "<i4").tofile(f)
+        np.asarray([0], "<i4").tofile(f)      # 0*10+1001 >= 2 but minor >= 1000: 4-byte seen
+        np.zeros(5, "<f4").tofile(f)
+        w.T.astype("<f4").tofile(f)
+    net.load_weights(path)
+    np.testing.assert_array_equal(net.layers[0].weights, w)
