@@ -19,6 +19,7 @@ test:
 
 bench:
 	$(PYTHON) bench/bench_cpu.py
+	$(PYTHON) bench/bench_train.py
 
 bench-gpu:
 	$(PYTHON) bench/bench_gpu.py

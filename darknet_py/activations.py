@@ -63,3 +63,11 @@ def activate(name, x):
 
 def gradient(name, y):
     return GRADIENT[name](y).astype(y.dtype, copy=False)
+
+
+def from_cfg(section, default):
+    """A layer's `activation=` option (get_activation), refused with file:line when Darknet has no such name."""
+    name = section.str("activation", default)
+    if name not in FORWARD:
+        raise section.error(f"unknown activation '{name}'", "activation")
+    return name

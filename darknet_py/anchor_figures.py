@@ -15,7 +15,7 @@ FIGURE_KS = range(1, 10)  # Figure 2's x axis: K = 1..9
 TABLE1_ROWS = (("Cluster SSE", "sse", 5), ("Cluster IOU", "iou", 5), ("Anchor Boxes", "hand", 9),
                ("Cluster SSE", "sse", 9), ("Cluster IOU", "iou", 9))
 PLOT_SIZE = (720, 480)   # figure width, height in pixels
-MARGIN = (80, 30, 30, 60)  # left, top, right, bottom, around the plotting area
+MARGIN = (80, 50, 30, 60)  # left, top, right, bottom, around the plotting area
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 IOU_COLOR = (160, 90, 20)   # BGR: the IoU-cluster curve (the paper's)
 SSE_COLOR = (40, 130, 230)  # BGR: the Euclidean-cluster curve
@@ -72,7 +72,6 @@ def _text(img, s, org, scale=.5, color=(0, 0, 0)):
 
 def _frame(img, ax, ks, title):
     """Axes box, ticks, grid and labels."""
-    cv2.rectangle(img, (ax.x0, ax.y1), (ax.x1, ax.y0), (0, 0, 0), 1)
     for k in ks:
         x, _ = ax(k, ax.ylo)
         cv2.line(img, (x, ax.y0), (x, ax.y0 + 5), (0, 0, 0), 1)
@@ -82,9 +81,10 @@ def _frame(img, ax, ks, title):
         cv2.line(img, (ax.x0, py), (ax.x1, py), (225, 225, 225), 1)
         cv2.line(img, (ax.x0 - 5, py), (ax.x0, py), (0, 0, 0), 1)
         _text(img, f"{y:.2f}", (ax.x0 - 50, py + 5))
+    cv2.rectangle(img, (ax.x0, ax.y1), (ax.x1, ax.y0), (0, 0, 0), 1)  # over the grid lines
     _text(img, "# Clusters", ((ax.x0 + ax.x1) // 2 - 45, ax.y0 + 48), .6)
-    _text(img, "Avg IOU", (8, ax.y1 - 10), .6)
-    _text(img, title, (ax.x0 + 10, ax.y1 + 20), .55)
+    _text(img, "Avg IOU", (ax.x0 - 60, ax.y1 - 18), .6)
+    _text(img, title, (ax.x0 + 70, ax.y1 - 18), .55)
 
 
 def _curve(img, ax, points, color, label, slot):

@@ -105,7 +105,7 @@ def random_augment_image(im, angle, aspect, low, high, w, h, rng):
     _, ih, iw = im.shape
     aspect = rand_scale(rng, aspect)
     r = rand_int(rng, low, high)
-    short = int(ih if ih < iw * aspect else iw * aspect)  # `int min = ...`: the float truncates
+    short = int(min(iw * aspect, ih))  # `int min = (im.h < im.w*aspect) ? ...`: the float truncates
     scale = F32(r) / F32(short)
     rad = float(rand_uniform(rng, -angle, angle)) * TWO_PI / 360.
     # dx, dy are the slack of the scaled image around the window; note Darknet uses w for both.

@@ -18,7 +18,9 @@ USAGE = """usage: darknet-py <command> ...
   detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 [-show] [-plot anchors.png]
   detector train <data> <cfg> [weights] [-clear] [-max_batches N]   (checkpoints in the .data's backup folder)
   detect <cfg> <weights> [image ...]                (detector test with cfg/coco.data)
-  classifier predict <data> <cfg> <weights> [image ...] [-t top]
+  classifier predict <data> <cfg> <weights> [image ...] [-t top] [-hier .5]
+  classifier train <data> <cfg> [weights] [-clear] [-max_batches N]
+  classifier valid <data> <cfg> <weights>
   partial <cfg> <weights> <out> <layers>
   weights get <name> [-dest weights]
   data get [-dest data]
@@ -35,6 +37,8 @@ COMMANDS = {
     ("detector", "calc_anchors"): detector.calc_anchors,
     ("detector", "train"): detector.train,
     ("classifier", "predict"): classifier.predict,
+    ("classifier", "train"): classifier.train,
+    ("classifier", "valid"): classifier.valid,
     ("weights", "get"): tools.weights_get,
     ("data", "get"): tools.data_get,
 }

@@ -275,6 +275,27 @@ def detection_data(seed, paths, n, w, h, boxes=30, classes=80, jitter=.2, hue=.1
         return a[:split].reshape(n, 3, h, w), a[split:].reshape(n, 5 * boxes)
 
 
+def classification_data(seed, paths, labels, n, classes, lo, hi, size, angle=0., aspect=1., hue=0., sat=1.,
+                        exposure=1., center=0, tree=None):
+    """srand(seed) then data.c's load_data_augment over `paths` with the label strings `labels` (and a
+    .tree file). Returns X (n, 3, size, size) float32 and y (n, classes) float32."""
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        listfile, labelfile = Path(tmp) / "train.txt", Path(tmp) / "labels.txt"
+        listfile.write_text("".join(f"{p}\n" for p in paths))
+        labelfile.write_text("".join(f"{label}\n" for label in labels))
+        out = Path(tmp) / "data.bin"
+        _run("augment", "classification", seed, listfile, labelfile, n, classes, lo, hi, size,
+             *(repr(float(v)) for v in (angle, aspect, hue, sat, exposure)), center, tree or "-", out)
+        a = np.fromfile(out, dtype=np.float32)
+        split = n * 3 * size * size
+        return a[:split].reshape(n, 3, size, size), a[split:].reshape(n, classes)
+
+
+def validation_crop(src, size):
+    """validate_classifier_single's input: resize_min(im, size) then the centre size x size crop_image."""
+    return _image_op("augment", "validcrop", src, size)
+
+
 def tree(path, rows=None, stride=1, thresh=.5):
     """tree.c over a .tree file: read_tree's arrays, and per row of `rows` ((R, n*stride) float32)
     hierarchy_top_prediction(thresh, stride), get_hierarchy_probability of every node and

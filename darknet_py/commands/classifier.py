@@ -4,12 +4,14 @@ import time
 
 from ..cfg import read_data_cfg
 from ..data import read_names
+from ..errors import DarknetError
 from .common import common_flags, data_path, image_paths, load_network
 
 
 def predict(args):
     from ..detector import classify
     top = args.value("-t", 0, int)
+    hier = args.value("-hier", None, float)
     flags = common_flags(args)
     (data, cfg, weights), rest = args.positional(3, "classifier predict <data> <cfg> <weights> [image ...]")
     net = load_network(cfg, weights, flags)
@@ -22,3 +24,38 @@ def predict(args):
         print(f"{path}: Predicted in {time.time() - start:f} seconds.", file=sys.stderr)
         for i, p in best:
             print(f"{p * 100:5.2f}%: {names[i] if i < len(names) else i}")
+        if hier is not None:
+            print_hierarchy_top(net, path, names, hier)
+
+
+def print_hierarchy_top(net, path, names, thresh):
+    """-hier T (ours; Darknet's predict prints only top_k): the deepest WordTree node whose absolute
+    probability stays above T on the greedy descent of hierarchy_top_prediction, printed as a top_k line."""
+    from ..backend import to_numpy
+    from ..image import letterbox_image, load_image
+    from ..tree import hierarchy_predictions
+    tree = getattr(net.output_layer, "tree", None)
+    if tree is None:
+        raise DarknetError("-hier needs a WordTree model (a [softmax] with tree=)")
+    probs = to_numpy(net.forward(letterbox_image(load_image(path), net.w, net.h)[None]))[0].ravel()[:tree.n].copy()
+    hierarchy_predictions(probs, tree)
+    node = tree.top_prediction(probs, thresh)
+    print(f"{probs[node] * 100:5.2f}%: {names[node] if node < len(names) else node} (hierarchy top, -hier {thresh:g})")
+
+
+def train(args):
+    """classifier train <data> <cfg> [weights] [-clear] [-max_batches N] (train_classifier, on the CPU)."""
+    from ..train.classifier import train_classifier
+    clear = args.flag("-clear")
+    max_batches = args.value("-max_batches", None, int)
+    common_flags(args)  # training runs on the CPU path; -gpus/-nogpu are accepted and ignored
+    (data, cfg), rest = args.positional(2, "classifier train <data> <cfg> [weights] [-clear] [-max_batches N]")
+    train_classifier(data, cfg, rest[0] if rest else None, clear, max_batches=max_batches)
+
+
+def valid(args):
+    """classifier valid <data> <cfg> <weights> (validate_classifier_single: top-1 / top-k over `valid`)."""
+    from ..train.classifier import validate_classifier
+    flags = common_flags(args)
+    (data, cfg, weights), _ = args.positional(3, "classifier valid <data> <cfg> <weights>")
+    validate_classifier(data, cfg, weights, net=load_network(cfg, weights, flags))

@@ -2,6 +2,7 @@
 import os
 import sys
 
+from ..cpu.threads import set_threads
 from ..errors import DarknetError
 
 
@@ -57,7 +58,7 @@ def common_flags(args):
     """Flags every command takes; read first so they may stand anywhere (Darknet's find_arg)."""
     threads = args.value("-threads", None, int)
     if threads:
-        os.environ["DARKNET_PY_THREADS"] = str(threads)
+        set_threads(threads)
     return {"cpu_tree": args.flag("-darknet_cpu_tree"), "nogpu": args.flag("-nogpu"),
             "gpus": args.value("-gpus", None), "gpu_index": args.value("-i", None)}
 

@@ -68,6 +68,7 @@ def valid(args):
     import sys
 
     from .. import evaluate as ev
+    from ..detector import region_layer
     from ..errors import DarknetError
     from ..validate import valid_detections
     outfile = args.value("-out", None)
@@ -80,7 +81,7 @@ def valid(args):
     if kind == "coco":
         writer = ev.CocoWriter(prefix, outfile or ev.COCO_OUTFILE)
     else:
-        classes = len(class_map) if class_map is not None else net.output_layer.classes
+        classes = len(class_map) if class_map is not None else region_layer(net).classes
         if len(names) < classes:
             raise DarknetError(f"detector valid: {classes} classes but only {len(names)} names")
         writer = ev.VocWriter(prefix, names[:classes], outfile or ev.VOC_OUTFILE)

@@ -186,7 +186,7 @@ class Direct(FastConv):
         rows = self.chunk_rows()
         tasks = [(bi, r0, min(oh, r0 + rows)) for bi in range(b) for r0 in range(0, oh, rows)]
         parts = min(threads, len(tasks))
-        sb, sc, sy, sx = padded.strides
+        _, sc, sy, sx = padded.strides
 
         def part(i):
             cols = scratch.get(f"direct_cols{i}", (c * size * size + 1, rows * ow))

@@ -26,7 +26,7 @@ def use_fast_path(net, x, environ=os.environ):
     """True for numpy float input unless DARKNET_PY_REFERENCE=1 or the network is training."""
     if environ.get(REFERENCE_VAR, "") not in ("", "0"):
         return False
-    return isinstance(x, np.ndarray) and not getattr(net, "train", False)
+    return isinstance(x, np.ndarray) and not net.train
 
 
 def forget(net):
@@ -43,11 +43,14 @@ def _fingerprint(layer):
 
 
 class _Engine:
-    def __init__(self, net):
+    """One network's fast methods and work buffers."""
+
+    def __init__(self):
         self.ops = {}          # layer index -> (fingerprint, FastConv or None)
         self.scratch = Scratch()
 
     def op(self, net, i):
+        """The fast method of layer i (None: run its reference forward), rebuilt if its parameters changed."""
         layer = net.layers[i]
         if layer.type != "convolutional":
             return None
@@ -79,5 +82,5 @@ def forward(net, x):
     """The fast inference forward of x (B, C, H, W) float32; every layer's .output is set."""
     engine = _engines.get(net)
     if engine is None:
-        engine = _engines[net] = _Engine(net)
+        engine = _engines[net] = _Engine()
     return engine.forward(net, x)

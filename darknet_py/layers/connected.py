@@ -1,7 +1,7 @@
 """[connected] (`connected_layer.c`): out = in @ W^T, then batchnorm or bias, then activation."""
 import numpy as np
 
-from ..activations import FORWARD, activate, gradient
+from ..activations import from_cfg as activation_from_cfg, activate, gradient
 from ..backend import array_module
 from ..train.sgd import accumulate, sgd_update
 from .base import Layer
@@ -16,10 +16,8 @@ class ConnectedLayer(Layer, BatchnormParams):
         layer = cls()
         layer.section = section
         layer.n_outputs = section.int("output", 1)
-        layer.activation = section.str("activation", "logistic")  # Darknet's default, as for conv
+        layer.activation = activation_from_cfg(section, "logistic")  # Darknet's default, as for conv
         layer.batch_normalize = section.int("batch_normalize", 0)
-        if layer.activation not in FORWARD:
-            raise section.error(f"unknown activation '{layer.activation}'", "activation")
         if layer.n_outputs < 1:
             raise section.error("output must be positive", "output")
         layer.reshape(in_shape, layers)

@@ -1,7 +1,7 @@
 """[convolutional] (`convolutional_layer.c`, `im2col.c`): im2col + GEMM, then batchnorm or bias, then activation."""
 import numpy as np
 
-from ..activations import FORWARD, activate, gradient
+from ..activations import from_cfg as activation_from_cfg, activate, gradient
 from ..backend import array_module
 from ..train.sgd import accumulate, sgd_update
 from .base import Layer
@@ -55,11 +55,9 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         pad = section.int("pad", 0)
         layer.padding = layer.size // 2 if pad else section.int("padding", 0)  # parse_convolutional
         layer.groups = section.int("groups", 1)
-        layer.activation = section.str("activation", "logistic")  # Darknet's default is logistic
+        layer.activation = activation_from_cfg(section, "logistic")  # Darknet's default is logistic
         layer.batch_normalize = section.int("batch_normalize", 0)
         layer.flipped = section.int("flipped", 0)
-        if layer.activation not in FORWARD:
-            raise section.error(f"unknown activation '{layer.activation}'", "activation")
         if min(layer.filters, layer.size, layer.stride, layer.groups) < 1 or layer.padding < 0:
             raise section.error("filters, size, stride and groups must be positive")
         layer.reshape(in_shape, layers)

@@ -2,7 +2,7 @@
 
 When the two shapes differ, shortcut_cpu strides through the larger one and adds over the common channels.
 """
-from ..activations import FORWARD, activate, gradient
+from ..activations import from_cfg as activation_from_cfg, activate, gradient
 from .base import Layer
 
 
@@ -20,9 +20,7 @@ class ShortcutLayer(Layer):
         layer.index = i + index if i < 0 else i
         if not 0 <= layer.index < index:
             raise section.error(f"shortcut from={i} is out of range for layer {index}", "from")
-        layer.activation = section.str("activation", "linear")
-        if layer.activation not in FORWARD:
-            raise section.error(f"unknown activation '{layer.activation}'", "activation")
+        layer.activation = activation_from_cfg(section, "linear")
         layer.alpha = section.float("alpha", 1)
         layer.beta = section.float("beta", 1)
         layer.reshape(in_shape, layers)

@@ -31,6 +31,7 @@ class LossChart:
         """The chart as a (HEIGHT, WIDTH, 3) uint8 BGR image."""
         im = np.full((HEIGHT, WIDTH, 3), 255, np.uint8)
         pts = np.array(self.points, float).reshape(-1, 3)
+        pts = pts[np.isfinite(pts).all(axis=1)]  # a diverged (NaN / inf) last loss is not drawn
         x0, x1 = (pts[0, 0], pts[-1, 0]) if len(pts) else (0., 1.)
         x1 = max(x1, x0 + 1)
         top = max(float(pts[:, 2].max()), 1e-6) if len(pts) else 1.
@@ -49,6 +50,10 @@ class LossChart:
         for column, color in ((1, LOSS_COLOR), (2, AVG_COLOR)):
             if len(pts) > 1:
                 cv2.polylines(im, [to_pixels(pts[:, 0], pts[:, column])], False, color, 1, cv2.LINE_AA)
+        for row, (name, color) in enumerate((("loss", LOSS_COLOR), ("avg loss", AVG_COLOR))):
+            y = MARGIN + 20 + 18 * row
+            cv2.line(im, (WIDTH - MARGIN - 110, y - 4), (WIDTH - MARGIN - 85, y - 4), color, 2)
+            cv2.putText(im, name, (WIDTH - MARGIN - 78, y), FONT, .45, AXIS_COLOR, 1, cv2.LINE_AA)
         caption = self.title
         if len(pts):
             caption += f"   iteration {pts[-1, 0]:.0f}: loss {pts[-1, 1]:.3f}, avg {pts[-1, 2]:.3f}"

@@ -1,11 +1,13 @@
 """Training and validating a classifier (`examples/classifier.c: train_classifier, validate_classifier_single`).
 
 train_classifier: batches of augmented images labelled from their paths (classification_data.py), one
-SGD step per batch of minibatch * subdivisions images, Darknet's loss line, a checkpoint per epoch
-(`<backup>/<base>_<epoch>.weights`), `<backup>/<base>.backup` every BACKUP_EVERY batches and
-`<backup>/<base>.weights` at the end (classifier.c names its final file so; the detector says _final).
-Resume by passing a checkpoint: its `seen` carries the batch number, epoch and learning rate on.
+SGD step per batch of minibatch * subdivisions images (train/detector.py's train_batch), Darknet's loss
+line, a checkpoint per epoch (`<backup>/<base>_<epoch>.weights`), `<backup>/<base>.backup` every
+BACKUP_EVERY batches and `<backup>/<base>.weights` at the end (classifier.c names its final file so; the
+detector says _final); weights.save_weights writes each atomically. Resume by passing a checkpoint: its
+`seen` carries the batch number, epoch and learning rate on. The loss chart is the detector's.
 """
+import math
 import os
 import sys
 import time
@@ -15,68 +17,69 @@ import numpy as np
 from ..backend import to_numpy
 from ..cfg import read_data_cfg
 from ..classification_data import ClassAugment, ClassificationLoader, class_of, validation_crop
+from ..commands.common import data_path
 from ..data import read_names, read_paths
 from ..errors import DarknetError
+from ..evaluate import basecfg
 from ..image import load_image
 from ..network import Network
 from ..tree import Tree, hierarchy_predictions
+from .chart import LossChart
+from .detector import TrainingDiverged, train_batch
 from .schedule import current_batch, current_rate
-from .sgd import train_datum
 
 BACKUP_EVERY = 1000  # train_classifier: `<base>.backup` whenever get_current_batch(net) % 1000 == 0
 AVG_DECAY = .9       # avg_loss = avg_loss*.9 + loss*.1
 DEFAULT_BACKUP = "/backup/"  # option_find_str(options, "backup", "/backup/")
 DEFAULT_CLASSES = 2  # option_find_int(options, "classes", 2)
+DEFAULT_LABELS = "data/labels.list"  # option_find_str(options, "labels", "data/labels.list")
+DEFAULT_TRAIN = "data/train.list"    # option_find_str(options, "train", "data/train.list"); also valid's default
 
 
-def basecfg(path):
-    """utils.c basecfg: the cfg's file name without directory and extension."""
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def save_atomic(net, path):
-    """save_weights through a temporary file and a rename, so a crash never leaves half a checkpoint."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    net.save_weights(tmp)
-    os.replace(tmp, path)
-
-
-def network_tree(net, options):
+def network_tree(net, options, datacfg):
     """net->hierarchy: the .data's `tree`, else the tree of the network's [softmax] layer."""
     if options.get("tree"):
-        return Tree.read(options["tree"])
+        return Tree.read(data_path(options["tree"], datacfg))
     return getattr(net.output_layer, "tree", None)
 
 
 class ClassifierTraining:
     """train_classifier's state: the network, its data, where checkpoints go, the running average loss."""
 
-    def __init__(self, datacfg, cfgfile, weightfile=None, clear=False, workers=2, seed=None, out=sys.stdout):
-        self.out = out
+    def __init__(self, datacfg, cfgfile, weightfile=None, clear=False, max_batches=None, workers=2, seed=None,
+                 out=None):
+        self.out = out = out or sys.stdout
         self.base = basecfg(cfgfile)
         print(self.base, file=out)
+        seed = seed if seed is not None else time.time_ns() % 2**32
+        np.random.seed(seed)  # as srand(seed) before load_network: the layers' random initial weights
         self.net = net = Network.from_cfg(cfgfile)
         if weightfile:
-            net.load_weights(weightfile)
+            net.load_weights(weightfile, allow_partial=True)  # a backbone (partial) fills the first layers
         if clear:
             net.seen = 0
+        if max_batches is not None:  # darknet-py: a shorter run (the poly policy decays over it too)
+            net.max_batches = max_batches
         print(f"Learning Rate: {net.learning_rate:g}, Momentum: {net.momentum:g}, Decay: {net.decay:g}", file=out)
         options = read_data_cfg(datacfg)
         if int(options.get("tag", 0)):
             raise DarknetError(f"{datacfg}: tag=1 (TAG_DATA, multi-label tags) is not supported")
         self.backup = options.get("backup", DEFAULT_BACKUP)
-        self.labels = read_names(options.get("labels", "data/labels.list"))
-        self.paths = read_paths(options.get("train", "data/train.list"))
+        os.makedirs(self.backup, exist_ok=True)
+        self.chart = LossChart(os.path.join(self.backup, f"{self.base}_loss.png"), self.base)
+        self.labels = read_names(data_path(options.get("labels", DEFAULT_LABELS), datacfg))
+        self.paths = read_paths(data_path(options.get("train", DEFAULT_TRAIN), datacfg))
         self.classes = int(options.get("classes", DEFAULT_CLASSES))
         if self.classes > net.output_layer.inputs:
-            raise DarknetError(f"{datacfg}: classes={self.classes} but the network has {net.output_layer.inputs} outputs")
+            raise DarknetError(f"{datacfg}: classes={self.classes} but the network has "
+                               f"{net.output_layer.inputs} outputs")
         print(len(self.paths), file=out)
         self.aug = ClassAugment.from_network(net)
         print(f"{self.aug.min} {self.aug.max}", file=out)
-        self.tree = network_tree(net, options)
+        self.tree = network_tree(net, options, datacfg)
         self.loader = ClassificationLoader(self.paths, net.minibatch * net.subdivisions, self.labels,
                                            self.classes, self.aug, self.tree, workers,
-                                           seed if seed is not None else time.time_ns() % 2**32)
+                                           seed + current_batch(net))  # a resumed run draws new batches
         self.avg_loss = -1.
         self.epoch = net.seen // len(self.paths)
 
@@ -89,33 +92,33 @@ class ClassifierTraining:
         start = time.time()
         truths = np.zeros((len(x), net.output_layer.inputs), np.float32)
         truths[:, :truth.shape[1]] = truth
-        total = 0.
-        for s in range(net.subdivisions):
-            part = slice(s * net.minibatch, (s + 1) * net.minibatch)
-            total += train_datum(net, x[part], truths[part])
-        loss = total / len(x)  # train_network: sum of the minibatch costs / (n*batch)
+        loss = train_batch(net, x, truths)
+        if math.isnan(loss):  # +inf is only a -log(0) of a saturated softmax (Darknet prints it and goes on)
+            raise TrainingDiverged(f"loss is nan at batch {current_batch(net)}: training stopped")
         self.avg_loss = loss if self.avg_loss == -1 else self.avg_loss * AVG_DECAY + loss * (1 - AVG_DECAY)
         n = len(self.paths)
         print(f"{current_batch(net)}, {net.seen / n:.3f}: {loss:f}, {self.avg_loss:f} avg, {current_rate(net):f} rate, "
-              f"{time.time() - start:f} seconds, {net.seen} images", file=self.out)
+              f"{time.time() - start:f} seconds, {net.seen} images", file=self.out, flush=True)
+        self.chart.add(current_batch(net), loss, self.avg_loss)
         if net.seen // n > self.epoch:
             self.epoch = net.seen // n
-            save_atomic(net, os.path.join(self.backup, f"{self.base}_{self.epoch}.weights"))
+            net.save_weights(os.path.join(self.backup, f"{self.base}_{self.epoch}.weights"))
         if current_batch(net) % BACKUP_EVERY == 0:
-            save_atomic(net, os.path.join(self.backup, f"{self.base}.backup"))
+            net.save_weights(os.path.join(self.backup, f"{self.base}.backup"))
         return loss
 
-    def run(self, max_batches=None):
-        """Train until the cfg's max_batches (or `max_batches`); 0 means forever, as in Darknet.
-        Saves `<base>.weights` and returns the list of per-batch losses."""
-        limit = self.net.max_batches if max_batches is None else max_batches
+    def run(self):
+        """Train until max_batches (0: forever, as Darknet); saves `<base>.weights` and the loss chart.
+        Returns the list of per-batch losses."""
+        limit = self.net.max_batches
         losses = []
         try:
             while current_batch(self.net) < limit or limit == 0:
                 losses.append(self.step())
         finally:
             self.loader.close()
-        save_atomic(self.net, os.path.join(self.backup, f"{self.base}.weights"))
+            self.chart.save()
+        self.net.save_weights(os.path.join(self.backup, f"{self.base}.weights"))
         return losses
 
 
@@ -141,19 +144,20 @@ def classify_crops(net, paths, tree=None, batch=16):
             yield p, row
 
 
-def validate_classifier(datacfg, cfgfile, weightfile, out=sys.stdout, net=None):
+def validate_classifier(datacfg, cfgfile, weightfile, out=None, net=None):
     """`classifier valid` (validate_classifier_single): top-1 and top-k (`top` in the .data, default 1)
     accuracy over the `valid` list, the label taken from each path; prints Darknet's two lines per image.
     Returns (top-1, top-k) as fractions."""
+    out = out or sys.stdout
     options = read_data_cfg(datacfg)
     if net is None:
         net = Network.from_cfg(cfgfile)
         net.load_weights(weightfile)
-    labels = read_names(options.get("labels", "data/labels.list"))
-    paths = read_paths(options.get("valid", "data/train.list"))
+    labels = read_names(data_path(options.get("labels", DEFAULT_LABELS), datacfg))
+    paths = read_paths(data_path(options.get("valid", DEFAULT_TRAIN), datacfg))
     classes = int(options.get("classes", DEFAULT_CLASSES))
     topk = int(options.get("top", 1))
-    tree = network_tree(net, options)
+    tree = network_tree(net, options, datacfg)
     hits1 = hitsk = 0
     for i, (path, pred) in enumerate(classify_crops(net, paths, tree)):
         label = class_of(path, labels[:classes])

@@ -12,6 +12,8 @@ import sys
 import time
 
 from ..cfg import read_data_cfg
+from ..commands.common import data_path
+from ..cpu.blas import single_threaded
 from ..data import Augment, DarknetRandom, DetectionLoader, read_paths
 from ..errors import DarknetError
 from ..evaluate import basecfg
@@ -92,6 +94,7 @@ class ProgressBar:
 def load_training_network(cfgfile, weightfile, clear, max_batches):
     """parse_network_cfg + load_weights (a backbone file with fewer layers is fine) + -clear."""
     net = Network.from_cfg(cfgfile)
+    print(net.summary(), file=sys.stderr)
     if weightfile:
         print(f"Loading weights from {weightfile}...", end="", file=sys.stderr)
         net.load_weights(weightfile, allow_partial=True)
@@ -106,16 +109,17 @@ def load_training_network(cfgfile, weightfile, clear, max_batches):
 
 
 def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=None, seed=None,
-                   workers=LOADER_WORKERS, chart_every=CHART_EVERY, progress=None):
+                   workers=LOADER_WORKERS, chart_every=CHART_EVERY, progress=None, loader_class=DetectionLoader):
     """Darknet's train_detector on the CPU. Returns the path of `<backup>/<cfg base>_final.weights`.
 
     max_batches overrides the cfg's (for short runs; the schedule's poly policy uses it too); seed makes
     the image draws and multi-scale sizes reproducible (Darknet seeds with the time). Raises
     TrainingDiverged when the loss is not finite, DarknetError when a resumed file has already reached
-    max_batches.
+    max_batches. loader_class: a DetectionLoader-like class built with DetectionLoader's arguments
+    (e.g. functools.partial(mixed_data.MixedLoader, class_paths=..., ratio=...) for YOLO9000 joint training).
     """
     options = read_data_cfg(datacfg)
-    paths = read_paths(options.get("train", DEFAULT_TRAIN))
+    paths = read_paths(data_path(options.get("train", DEFAULT_TRAIN), datacfg))
     backup = options.get("backup", DEFAULT_BACKUP)
     base = basecfg(cfgfile)
     print(base)
@@ -133,40 +137,44 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     imgs = net.minibatch * net.subdivisions
     chart = LossChart(os.path.join(backup, f"{base}_loss.png"), base)
     bar = ProgressBar(start, net.max_batches, enabled=progress)
-    loader = DetectionLoader(paths, imgs, net.w, net.h, Augment.from_network(net), region.classes,
-                             workers, seed=seed + start)
+    loader = loader_class(paths, imgs, net.w, net.h, Augment.from_network(net), region.classes,
+                          workers, seed=seed + start)
     avg_loss, last_saved, count = -1., None, 0
-    try:
-        while current_batch(net) < net.max_batches:
-            if region.random and count % RESIZE_EVERY == 0:
-                dim = random_dim(rng, current_batch(net), net.max_batches)
-                print(dim)
-                loader.resize(dim, dim)
-                net.resize(dim, dim)
-            count += 1
-            began = time.time()
-            x, truth = loader.next()
-            print(f"Loaded: {time.time() - began:f} seconds")
-            began = time.time()
-            loss = train_batch(net, x, truth)
-            avg_loss = loss if avg_loss < 0 else avg_loss * AVG_KEEP + loss * (1 - AVG_KEEP)
-            i = current_batch(net)
-            print(f"{i}: {loss:f}, {avg_loss:f} avg, {current_rate(net):f} rate, "
-                  f"{time.time() - began:f} seconds, {i * imgs} images", flush=True)
-            chart.add(i, loss, avg_loss)
-            if not math.isfinite(loss):
-                chart.save()
-                raise TrainingDiverged(f"loss is {loss} at batch {i}: training stopped, weights not saved; "
-                                       f"last checkpoint: {last_saved or 'none'}")
-            for path in checkpoint_paths(backup, base, i):
-                net.save_weights(path)
-                last_saved = path
-            if i % chart_every == 0:
-                chart.save()
-            bar.update(i, avg_loss)
-    finally:
-        bar.close()
-        loader.close()
+    # One OpenBLAS thread, as Darknet's CPU gemm: the training path's many small per-image GEMMs spend
+    # more in OpenBLAS's thread hand-offs than they gain (7x the CPU time on tests/test_train_detector.py).
+    with single_threaded():
+        try:
+            while current_batch(net) < net.max_batches:
+                if region.random and count % RESIZE_EVERY == 0:
+                    print("Resizing")
+                    dim = random_dim(rng, current_batch(net), net.max_batches)
+                    print(dim)
+                    loader.resize(dim, dim)
+                    net.resize(dim, dim)
+                count += 1
+                began = time.time()
+                x, truth = loader.next()
+                print(f"Loaded: {time.time() - began:f} seconds")
+                began = time.time()
+                loss = train_batch(net, x, truth)
+                avg_loss = loss if avg_loss < 0 else avg_loss * AVG_KEEP + loss * (1 - AVG_KEEP)
+                i = current_batch(net)
+                print(f"{i}: {loss:f}, {avg_loss:f} avg, {current_rate(net):f} rate, "
+                      f"{time.time() - began:f} seconds, {i * imgs} images", flush=True)
+                chart.add(i, loss, avg_loss)
+                if not math.isfinite(loss):
+                    chart.save()
+                    raise TrainingDiverged(f"loss is {loss} at batch {i}: training stopped, weights not saved; "
+                                           f"last checkpoint: {last_saved or 'none'}")
+                for path in checkpoint_paths(backup, base, i):
+                    net.save_weights(path)
+                    last_saved = path
+                if i % chart_every == 0:
+                    chart.save()
+                bar.update(i, avg_loss)
+        finally:
+            bar.close()
+            loader.close()
     final = os.path.join(backup, f"{base}_final.weights")
     net.save_weights(final)
     chart.save()

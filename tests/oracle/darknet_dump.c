@@ -19,6 +19,9 @@
  *   augment  distort SRC HUE SAT VAL OUT     (distort_image)
  *   augment  detection SEED LIST N W H BOXES CLASSES JITTER HUE SAT EXP OUT
  *       srand(SEED), then load_data_detection over LIST's paths; OUT: N*3*H*W floats then N*5*BOXES.
+ *   augment  classification SEED LIST LABELS N CLASSES MIN MAX SIZE ANGLE ASPECT HUE SAT EXP CENTER TREE OUT
+ *       srand(SEED), then load_data_augment (TREE "-": no hierarchy); OUT: N*3*SIZE*SIZE floats then N*CLASSES.
+ *   augment  validcrop SRC SIZE OUT          (resize_min + crop_image as validate_classifier_single)
  *   tree     TREE IN STRIDE THRESH OUT
  *       read_tree, then for each row of IN (n*STRIDE floats): hierarchy_top_prediction(row, THRESH),
  *       get_hierarchy_probability of every node, hierarchy_predictions(only_leaves=0) and (only_leaves=1).
@@ -44,6 +47,8 @@ void **list_to_array(list *l);
 data load_data_detection(int n, char **paths, int m, int w, int h, int boxes, int classes, float jitter,
                          float hue, float saturation, float exposure);
 int hierarchy_top_prediction(float *predictions, tree *hier, float thresh, int stride);
+data load_data_augment(char **paths, int n, int m, char **labels, int k, tree *hierarchy, int min, int max,
+                       int size, float angle, float aspect, float hue, float saturation, float exposure, int center);
 float get_hierarchy_probability(float *x, tree *hier, int c, int stride);
 
 static void die(const char *msg, const char *arg)
@@ -240,8 +245,27 @@ static int cmd_augment(int argc, char **a)
         for (int i = 0; i < n; ++i) write_floats(f, d.X.vals[i], d.X.cols);
         for (int i = 0; i < n; ++i) write_floats(f, d.y.vals[i], d.y.cols);
         fclose(f);
+    } else if (!strcmp(op, "classification") && argc == 17) {
+        list *plist = get_paths(a[2]);
+        char **paths = (char **)list_to_array(plist);
+        int n = atoi(a[4]), size = atoi(a[8]);
+        tree *hier = strcmp(a[15], "-") ? read_tree(a[15]) : 0;
+        srand(atoi(a[1]));
+        data d = load_data_augment(paths, n, plist->size, get_labels(a[3]), atoi(a[5]), hier, atoi(a[6]),
+                                   atoi(a[7]), size, atof(a[9]), atof(a[10]), atof(a[11]), atof(a[12]),
+                                   atof(a[13]), atoi(a[14]));
+        FILE *f = open_or_die(a[16], "wb");
+        for (int i = 0; i < n; ++i) write_floats(f, d.X.vals[i], d.X.cols);
+        for (int i = 0; i < n; ++i) write_floats(f, d.y.vals[i], d.y.cols);
+        fclose(f);
+    } else if (!strcmp(op, "validcrop") && argc == 4) {
+        image im = load_source(a[1]);
+        int size = atoi(a[2]);
+        image resized = resize_min(im, size);
+        write_chw(a[3], crop_image(resized, (resized.w - size)/2, (resized.h - size)/2, size, size));
     } else {
-        die("usage: augment place SRC W H DX DY CW CH OUT | distort SRC HUE SAT VAL OUT | detection ...", 0);
+        die("usage: augment place SRC W H DX DY CW CH OUT | distort SRC HUE SAT VAL OUT | detection ... | "
+            "classification ... | validcrop SRC SIZE OUT", 0);
     }
     return 0;
 }
