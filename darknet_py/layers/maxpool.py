@@ -31,16 +31,25 @@ class MaxpoolLayer(Layer):
             raise self.error(f"a {self.size}x{self.size}/{self.stride} maxpool cannot take a {w}x{h} input")
         self.in_shape, self.out_shape = in_shape, (c, out_h, out_w)
 
-    def forward(self, x, net):
-        xp = array_module(x)
+    def _window_geometry(self):
+        """The padding before (Darknet's -padding/2 offset) and after each side so every window fits,
+        and the strided slice of the padded map that tap (ky, kx) reads."""
+        _, h, w = self.in_shape
         _, out_h, out_w = self.out_shape
-        b, c, h, w = x.shape
         s, k, before = self.stride, self.size, self.padding // 2
         after_h = max(0, (out_h - 1) * s + k - h - before)
         after_w = max(0, (out_w - 1) * s + k - w - before)
+
+        def tap(ky, kx):
+            return (slice(None), slice(None), slice(ky, ky + s * (out_h - 1) + 1, s), slice(kx, kx + s * (out_w - 1) + 1, s))
+        return before, after_h, after_w, tap
+
+    def forward(self, x, net):
+        xp = array_module(x)
+        k = self.size
+        before, after_h, after_w, tap = self._window_geometry()
         padded = xp.pad(x, ((0, 0), (0, 0), (before, after_h), (before, after_w)), constant_values=-xp.inf)
-        taps = [padded[:, :, ky:ky + s * (out_h - 1) + 1:s, kx:kx + s * (out_w - 1) + 1:s]
-                for ky in range(k) for kx in range(k)]
+        taps = [padded[tap(ky, kx)] for ky in range(k) for kx in range(k)]
         if net.train:
             # forward_maxpool_layer's l.indexes: the first tap (row-major) holding the window's maximum.
             self.argmax = xp.argmax(xp.stack(taps), axis=0)
@@ -55,16 +64,11 @@ class MaxpoolLayer(Layer):
         if delta is None:
             return
         xp = array_module(delta)
-        _, out_h, out_w = self.out_shape
         b, c, h, w = delta.shape
-        s, k, before = self.stride, self.size, self.padding // 2
-        after_h = max(0, (out_h - 1) * s + k - h - before)
-        after_w = max(0, (out_w - 1) * s + k - w - before)
+        before, after_h, after_w, tap = self._window_geometry()
         padded = xp.zeros((b, c, h + before + after_h, w + before + after_w), delta.dtype)
-        for tap in range(k * k):
-            ky, kx = divmod(tap, k)
-            padded[:, :, ky:ky + s * (out_h - 1) + 1:s, kx:kx + s * (out_w - 1) + 1:s] += \
-                xp.where(self.argmax == tap, self.delta, 0)
+        for i in range(self.size * self.size):
+            padded[tap(*divmod(i, self.size))] += xp.where(self.argmax == i, self.delta, 0)
         delta += padded[:, :, before:before + h, before:before + w]
 
     def summary(self, index):
