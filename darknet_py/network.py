@@ -35,6 +35,7 @@ class Network:
         shape = (self.c, self.h, self.w)
         for section in sections[1:]:
             layer = LAYER_TYPES[section.type].from_cfg(section, shape, self.layers)
+            layer.read_common_options(section)
             self.layers.append(layer)
             shape = layer.out_shape
         if not self.layers:
@@ -121,6 +122,8 @@ class Network:
         an array (B, c, h, w) receives the gradient w.r.t. the network input.
         """
         for i in reversed(range(len(self.layers))):
+            if self.layers[i].stopbackward:  # backward_network: nothing at or below this layer learns
+                break
             prev = self.layers[i - 1] if i else None
             x, delta = (prev.output, prev.delta) if prev else (self.input, input_delta)
             self.layers[i].backward(x, delta, self)
@@ -129,7 +132,7 @@ class Network:
         """update_network's loop: one SGD step for every layer with parameters (see train/sgd.py)."""
         for layer in self.layers:
             if hasattr(layer, "update"):
-                layer.update(learning_rate, momentum, decay, batch)
+                layer.update(learning_rate * layer.learning_rate_scale, momentum, decay, batch)
 
     @property
     def cost(self):

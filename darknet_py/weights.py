@@ -20,32 +20,28 @@ def header_seen_bytes(major, minor):
     return 8 if major * 10 + minor >= 2 and major < 1000 and minor < 1000 else 4
 
 
-def layer_arrays(layer):
-    """The arrays of a layer in file order (views: loading writes into them), per Darknet's layer type."""
-    numload = layer.section.int("numload", 0) if layer.section is not None else 0
+def layer_arrays(layer, loading=False):
+    """The arrays of a layer in file order (views: loading writes into them), per Darknet's layer type.
+
+    When loading, `numload` limits a conv to its first filters and `dontloadscales` means the file has no
+    batchnorm values for the layer (load_convolutional_weights); saving always writes everything.
+    """
     bn = getattr(layer, "batch_normalize", 0)
+    with_bn = bn and not (loading and layer.dontloadscales)
     if layer.type == "convolutional":
-        n = numload or layer.filters
+        n = (loading and layer.numload) or layer.filters
         arrays = [layer.biases[:n]]
-        if bn and not _dontloadscales(layer):
+        if with_bn:
             arrays += [layer.scales[:n], layer.rolling_mean[:n], layer.rolling_variance[:n]]
         return arrays + [layer.weights[:n]]
     if layer.type == "connected":
         arrays = [layer.biases, layer.weights]
-        if bn and not _dontloadscales(layer):
+        if with_bn:
             arrays += [layer.scales, layer.rolling_mean, layer.rolling_variance]
         return arrays
     if layer.type == "batchnorm":
         return [layer.scales, layer.rolling_mean, layer.rolling_variance]
     return []
-
-
-def _dontloadscales(layer):
-    return layer.section is not None and layer.section.int("dontloadscales", 0)
-
-
-def _skipped(layer, key):
-    return layer.section is not None and layer.section.int(key, 0)
 
 
 def _read_header(f, path):
@@ -78,7 +74,7 @@ def load_weights(net, path, cutoff=None, allow_partial=False):
     with f:
         version, seen, header = _read_header(f, path)
         transpose = version[0] > 1000 or version[1] > 1000
-        plan = [(i, layer, layer_arrays(layer)) for i, layer in enumerate(layers) if not _skipped(layer, "dontload")]
+        plan = [(i, layer, layer_arrays(layer, loading=True)) for i, layer in enumerate(layers) if not layer.dontload]
         needed = header + 4 * sum(a.size for _, _, arrays in plan for a in arrays)
         boundaries = {header}
         total = header
@@ -118,7 +114,7 @@ def save_weights(net, path, cutoff=None):
             np.asarray(SAVE_VERSION, "<i4").tofile(f)
             np.asarray([net.seen], "<u8").tofile(f)
             for layer in net.layers[:cutoff]:
-                if _skipped(layer, "dontsave"):
+                if layer.dontsave:
                     continue
                 for a in layer_arrays(layer):
                     np.ascontiguousarray(a, "<f4").tofile(f)

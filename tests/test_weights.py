@@ -117,3 +117,57 @@ def test_transposed_connected_weights(tmp_path):
         w.T.astype("<f4").tofile(f)
     net.load_weights(path)
     np.testing.assert_array_equal(net.layers[0].weights, w)
+
+
+def test_per_layer_load_options(tmp_path, random_weights):
+    """dontload skips a layer in the file, dontloadscales reads no batchnorm values, numload the first filters;
+    saving still writes every layer whole (save_convolutional_weights)."""
+    full = Network.from_cfg(darknet_cfg("yolov2-tiny")).load_weights(random_weights(darknet_cfg("yolov2-tiny")))
+    cfg = tmp_path / "net.cfg"
+    cfg.write_text("[net]\nwidth=8\nheight=8\nchannels=3\n"
+                   "[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"
+                   "[convolutional]\nfilters=6\nsize=1\nactivation=linear\n")
+    source = Network.from_cfg(cfg)
+    for layer in source.layers:
+        layer.weights[...] = np.arange(layer.weights.size).reshape(layer.weights.shape)
+        layer.biases[...] = 7
+    plain = tmp_path / "plain.weights"
+    source.save_weights(plain)
+    assert plain.stat().st_size == 20 + 4 * (4 * 4 + 4 * 27 + 6 + 6 * 4)
+    cut = tmp_path / "cut.weights"
+    cut.write_bytes(plain.read_bytes()[:20] + plain.read_bytes()[20 + 4 * 4 * 4 + 4 * 4 * 27:])
+    skipping = Network.from_cfg(cfg)
+    skipping.layers[0].dontload = 1
+    skipping.load_weights(cut)
+    np.testing.assert_array_equal(skipping.layers[1].weights, source.layers[1].weights)
+    assert skipping.layers[0].biases[0] == 0
+    no_scales = tmp_path / "noscales.weights"
+    data = plain.read_bytes()
+    no_scales.write_bytes(data[:20 + 16] + data[20 + 16 * 4:])
+    reader = Network.from_cfg(cfg)
+    reader.layers[0].dontloadscales = 1
+    reader.load_weights(no_scales)
+    np.testing.assert_array_equal(reader.layers[0].weights, source.layers[0].weights)
+    np.testing.assert_array_equal(reader.layers[0].scales, 1)
+    again = tmp_path / "again.weights"
+    reader.save_weights(again)
+    assert again.stat().st_size == plain.stat().st_size
+    assert full.layers[0].dontload == 0
+
+
+def test_stopbackward_and_layer_learning_rate(tmp_path):
+    cfg = tmp_path / "net.cfg"
+    cfg.write_text("[net]\nwidth=4\nheight=4\nchannels=1\nlearning_rate=.1\n"
+                   "[convolutional]\nfilters=2\nsize=3\npad=1\nactivation=linear\nstopbackward=1\n"
+                   "[convolutional]\nfilters=1\nsize=1\nactivation=linear\nlearning_rate=0\n"
+                   "[connected]\noutput=2\nactivation=linear\n[cost]\n")
+    net = Network.from_cfg(cfg)
+    before = [layer.weights.copy() for layer in net.layers[:3]]
+    x = np.random.default_rng(0).random((2, 1, 4, 4), dtype=np.float32)
+    net.forward(x, train=True, truth=np.ones((2, 2), np.float32))
+    net.backward()
+    net.update(.1, .9, .0005, 2)
+    # stopbackward: no gradient reached it, only the weight decay every layer takes (lr * decay)
+    np.testing.assert_allclose(net.layers[0].weights, before[0] * (1 - .1 * .0005), rtol=1e-6)
+    assert np.array_equal(net.layers[1].weights, before[1])   # learning_rate=0 in its section
+    assert not np.array_equal(net.layers[2].weights, before[2])

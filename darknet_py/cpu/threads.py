@@ -66,3 +66,16 @@ def run_parts(fn, parts):
     finally:
         for f in futures:
             f.result()
+
+
+def split(n, parts=None):
+    """range(n) cut into at most `parts` (default thread_count()) contiguous, near-equal, non-empty slices."""
+    parts = max(1, min(n, thread_count() if parts is None else parts))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+
+
+def run_slices(fn, n):
+    """fn(s) for each slice s of split(n), all at once on the pool (see run_parts)."""
+    slices = split(n)
+    run_parts(lambda i: fn(slices[i]), len(slices))

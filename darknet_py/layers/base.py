@@ -18,6 +18,19 @@ class Layer:
         # Training (Darknet's l.delta): target - output, i.e. the negative gradient of the loss w.r.t. the
         # output; zeroed before each training forward (forward_network), filled by the layers after this one.
         self.delta = None
+        # parse_network_cfg's options that every layer takes (see read_common_options).
+        self.dontload = self.dontloadscales = self.numload = self.dontsave = self.stopbackward = 0
+        self.learning_rate_scale = 1.0
+
+    def read_common_options(self, section):
+        """The keys Darknet reads for every layer type: weight loading/saving, where backward stops,
+        and a per-layer learning-rate multiplier (`learning_rate=` inside a layer section)."""
+        self.dontload = section.int("dontload", 0)
+        self.dontloadscales = section.int("dontloadscales", 0)
+        self.numload = section.int("numload", 0)
+        self.dontsave = section.int("dontsave", 0)
+        self.stopbackward = section.int("stopbackward", 0)
+        self.learning_rate_scale = section.float("learning_rate", 1)
 
     @property
     def outputs(self):

@@ -3,6 +3,7 @@ import numpy as np
 
 from ..activations import from_cfg as activation_from_cfg, activate, gradient
 from ..backend import array_module
+from ..cpu.threads import run_parts, run_slices
 from ..train.sgd import accumulate, sgd_update
 from .base import Layer
 from .batchnorm import BatchnormParams, bn_inference
@@ -88,13 +89,21 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         return 2.0 * self.filters * self.size * self.size * c / self.groups * out_h * out_w / 1e9
 
     def forward(self, x, net):
+        """im2col + GEMM and the activation split over the batch on the cpu/threads pool (one BLAS thread
+        each); batchnorm in between needs the whole batch. Training keeps the columns for backward."""
         xp = array_module(x)
         n, out_h, out_w = self.out_shape
-        b = x.shape[0]
-        g = self.groups
+        b, g = x.shape[0], self.groups
         weights = xp.asarray(self.weights).reshape(g, n // g, -1)
-        cols = self._columns(x)
-        out = xp.matmul(weights[None], cols).reshape(b, n, out_h, out_w)
+        out = xp.empty((b, n, out_h, out_w), xp.result_type(weights, x))
+        columns = []
+
+        def gemm(s):
+            cols = self._columns(x[s])
+            xp.matmul(weights[None], cols, out=out[s].reshape(cols.shape[0], g, n // g, out_h * out_w))
+            columns.append((s, cols))
+        run_slices(gemm, b)
+        self.train_columns = columns if net.train else None
         if self.batch_normalize and net.train:
             self.batchnorm_train(out)
         elif self.batch_normalize:
@@ -102,8 +111,12 @@ class ConvolutionalLayer(Layer, BatchnormParams):
                          xp.asarray(self.rolling_mean), xp.asarray(self.rolling_variance))
         else:
             out += xp.asarray(self.biases).reshape(1, n, 1, 1)
-        self.output = activate(self.activation, out)
-        return self.output
+
+        def activation(s):
+            out[s] = activate(self.activation, out[s])
+        run_slices(activation, b)
+        self.output = out
+        return out
 
     @property
     def _is_1x1(self):
@@ -120,31 +133,47 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         return cols.reshape(b, self.groups, -1, out_h * out_w)
 
     def backward(self, x, delta, net):
-        """backward_convolutional_layer: activation gradient, batchnorm or bias, weight updates, input delta."""
+        """backward_convolutional_layer: activation gradient, batchnorm or bias, weight updates, input delta.
+
+        Uses the columns the training forward kept; the GEMMs and col2im run per batch slice on the pool,
+        each slice's weight gradient summed image by image (Darknet's gemm with beta=1), then the slices'.
+        """
         xp = array_module(x)
         n, out_h, out_w = self.out_shape
         b, g = x.shape[0], self.groups
         d = self.delta
-        d *= gradient(self.activation, self.output)
+
+        def activation_gradient(s):
+            d[s] *= gradient(self.activation, self.output[s])
+        run_slices(activation_gradient, b)
         if self.batch_normalize:
             self.batchnorm_backward(d)
         else:
             accumulate(self, "bias_updates", d.sum(axis=(0, 2, 3)))
         d = d.reshape(b, g, n // g, out_h * out_w)
-        cols = self._columns(x)
-        weight_gradient = xp.matmul(d, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-        accumulate(self, "weight_updates", weight_gradient.reshape(self.weights.shape))
-        if delta is None:  # the first layer: Darknet's net.delta is NULL
-            return
         weights = xp.asarray(self.weights, d.dtype).reshape(g, n // g, -1)
-        dcols = xp.matmul(weights.transpose(0, 2, 1)[None], d).reshape(b, -1, out_h * out_w)
-        if self._is_1x1:
-            # gemm(1,0,...,beta=0) writes straight into net.delta: a 1x1 convolution overwrites the delta
-            # already accumulated there (e.g. by a route), as Darknet does.
-            delta[...] = dcols.reshape(delta.shape)
-        else:
-            _, h, w = self.in_shape
-            delta += col2im(dcols, self.size, self.stride, self.padding, h, w)
+        gradients = [None] * len(self.train_columns)
+
+        def slice_backward(part):
+            s, cols = self.train_columns[part]
+            total, product = (xp.zeros((g, n // g, cols.shape[2]), d.dtype) for _ in range(2))
+            for i in range(cols.shape[0]):
+                xp.matmul(d[s.start + i], cols[i].transpose(0, 2, 1), out=product)
+                total += product
+            gradients[part] = total
+            if delta is None:  # the first layer: Darknet's net.delta is NULL
+                return
+            dcols = xp.matmul(weights.transpose(0, 2, 1)[None], d[s]).reshape(cols.shape[0], -1, out_h * out_w)
+            if self._is_1x1:
+                # gemm(1,0,...,beta=0) writes straight into net.delta: a 1x1 convolution overwrites the delta
+                # already accumulated there (e.g. by a route), as Darknet does.
+                delta[s] = dcols.reshape(delta[s].shape)
+            else:
+                _, h, w = self.in_shape
+                delta[s] += col2im(dcols, self.size, self.stride, self.padding, h, w)
+        run_parts(slice_backward, len(self.train_columns))
+        self.train_columns = None
+        accumulate(self, "weight_updates", sum(gradients[1:], gradients[0]).reshape(self.weights.shape))
 
     def update(self, learning_rate, momentum, decay, batch):
         sgd_update(self, learning_rate, momentum, decay, batch)

@@ -36,10 +36,11 @@ def sgd_update(layer, learning_rate, momentum, decay, batch):
             param += rate * updates
             updates *= dtype(momentum)
     updates = getattr(layer, "weight_updates", None)
-    if updates is not None:
-        updates += dtype(-decay * batch) * layer.weights
-        layer.weights += rate * updates
-        updates *= dtype(momentum)
+    if updates is None:  # Darknet allocates the buffers with the layer: weights decay even without gradients
+        updates = layer.weight_updates = array_module(layer.weights).zeros_like(layer.weights)
+    updates += dtype(-decay * batch) * layer.weights
+    layer.weights += rate * updates
+    updates *= dtype(momentum)
 
 
 def update_network(net):
