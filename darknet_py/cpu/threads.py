@@ -68,9 +68,9 @@ def run_parts(fn, parts):
             f.result()
 
 
-def split(n, parts=None):
-    """range(n) cut into at most `parts` (default thread_count()) contiguous, near-equal, non-empty slices."""
-    parts = max(1, min(n, thread_count() if parts is None else parts))
+def split(n):
+    """range(n) cut into at most thread_count() contiguous, near-equal, non-empty slices."""
+    parts = max(1, min(n, thread_count()))
     bounds = [n * i // parts for i in range(parts + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
 

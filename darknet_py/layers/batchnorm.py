@@ -6,7 +6,7 @@ Inference uses the rolling statistics with Darknet's CPU formula `(x - mean) / (
 import numpy as np
 
 from ..backend import array_module
-from ..cpu.threads import run_slices
+from ..cpu.threads import run_parts, run_slices, split
 from ..train.sgd import accumulate, like
 from .base import Layer
 
@@ -38,14 +38,25 @@ def channel_sums(x, mean=None):
     at a time in Darknet's order (mean_cpu, variance_cpu): on a 416x416 map float32 pairwise sums differ
     from Darknet's by ~1e-4 relative. Channels are independent, so slices of them run on the thread pool."""
     xp = array_module(x)
-    sums = xp.empty(x.shape[1], x.dtype)
+    b, c = x.shape[:2]
+    sums = xp.empty(c, x.dtype)
 
     def channel_slice(s):
-        flat = xp.moveaxis(x[:, s], 1, 0).reshape(s.stop - s.start, -1)
-        if mean is not None:
-            flat = (flat - mean[s, None]) ** 2
-        sums[s] = xp.cumsum(flat, axis=1, dtype=x.dtype)[:, -1]
-    run_slices(channel_slice, x.shape[1])
+        # Each image as rows of positions x channels after a carry row (the sums so far): numpy reduces
+        # over axis 0 one row at a time (pairwise only along the contiguous axis), so this is Darknet's
+        # order, vectorised across the channels. A spare zero column keeps rows 2 wide: a single column
+        # would be contiguous and summed pairwise.
+        cs = s.stop - s.start
+        images = x[:, s].reshape(b, cs, -1)
+        run = xp.zeros((images.shape[2] + 1, cs + 1), x.dtype)
+        for image in images:
+            if mean is None:
+                run[1:, :cs] = image.T
+            else:
+                xp.square(xp.subtract(image.T, mean[s], out=run[1:, :cs]), out=run[1:, :cs])
+            run[0] = xp.add.reduce(run, axis=0)
+        sums[s] = run[0, :cs]
+    run_slices(channel_slice, c)
     return sums
 
 
@@ -67,17 +78,17 @@ class BatchnormParams:
         """
         xp = array_module(x)
         n = x.size // x.shape[1]
-        self.bn_x = x.copy()
         self.mean = channel_sums(x) * x.dtype.type(1. / n)
         self.variance = channel_sums(x, self.mean) * x.dtype.type(1. / (n - 1))
         for rolling, batch_value in ((self.rolling_mean, self.mean), (self.rolling_variance, self.variance)):
             rolling *= rolling.dtype.type(BN_ROLLING_MOMENTUM)
             rolling += rolling.dtype.type(1 - BN_ROLLING_MOMENTUM) * like(rolling, batch_value)
         denom = (xp.sqrt(self.variance.astype(np.float64)) + np.float32(BN_EPSILON)).astype(x.dtype)
-        self.x_norm = xp.empty_like(x)
+        self.bn_x, self.x_norm = xp.empty_like(x), xp.empty_like(x)
         scales, biases = xp.asarray(self.scales), xp.asarray(self.biases)
 
         def normalize(s):  # elementwise, so batch slices run on the thread pool
+            self.bn_x[s] = x[s]
             x[s] -= _channels(x, self.mean)
             x[s] /= _channels(x, denom)
             self.x_norm[s] = x[s]
@@ -95,16 +106,34 @@ class BatchnormParams:
         xp = array_module(delta)
         axes = (0,) + tuple(range(2, delta.ndim))
         n = delta.size // delta.shape[1]
-        accumulate(self, "bias_updates", delta.sum(axis=axes))
-        accumulate(self, "scale_updates", (delta * self.x_norm).sum(axis=axes))
-        delta *= _channels(delta, xp.asarray(self.scales, delta.dtype))
+        scales = _channels(delta, xp.asarray(self.scales, delta.dtype))
+        mean = _channels(delta, self.mean)
+        slices = split(delta.shape[0])
+        partial = [None] * len(slices)
+
+        def slice_sums(part):  # each batch slice's share of the four per-channel sums, on the thread pool
+            s = slices[part]
+            d = delta[s]
+            bias, scale = d.sum(axis=axes), (d * self.x_norm[s]).sum(axis=axes)
+            d *= scales
+            partial[part] = bias, scale, d.sum(axis=axes), (d * (self.bn_x[s] - mean)).sum(axis=axes)
+        run_parts(slice_sums, len(slices))
+        bias, scale, scaled, spread = (sum(column[1:], column[0]) for column in zip(*partial))
+        accumulate(self, "bias_updates", bias)
+        accumulate(self, "scale_updates", scale)
         var = self.variance.astype(np.float64) + BN_DELTA_EPSILON
-        centred = self.bn_x - _channels(delta, self.mean)
-        mean_delta = (delta.sum(axis=axes) * (-1. / xp.sqrt(var))).astype(delta.dtype)
-        variance_delta = ((delta * centred).sum(axis=axes) * (-.5 * var ** -1.5)).astype(delta.dtype)
-        delta *= _channels(delta, (1. / xp.sqrt(var)).astype(delta.dtype))
-        delta += _channels(delta, variance_delta * delta.dtype.type(2. / n)) * centred
-        delta += _channels(delta, mean_delta / delta.dtype.type(n))
+        mean_delta = (scaled * (-1. / xp.sqrt(var))).astype(delta.dtype)
+        variance_delta = (spread * (-.5 * var ** -1.5)).astype(delta.dtype)
+        inverse_std = _channels(delta, (1. / xp.sqrt(var)).astype(delta.dtype))
+        variance_term = _channels(delta, variance_delta * delta.dtype.type(2. / n))
+        mean_term = _channels(delta, mean_delta / delta.dtype.type(n))
+
+        def normalize_delta(part):
+            s = slices[part]
+            delta[s] *= inverse_std
+            delta[s] += variance_term * (self.bn_x[s] - mean)
+            delta[s] += mean_term
+        run_parts(normalize_delta, len(slices))
         return delta
 
 

@@ -5,6 +5,7 @@ forward_maxpool_layer starts each window at -padding/2 and treats taps outside t
 2x2/1 pool (yolov2-tiny layer 11) keeps 13x13 by extending the window right/down.
 """
 from ..backend import array_module
+from ..cpu.threads import run_slices
 from .base import Layer
 
 
@@ -45,17 +46,29 @@ class MaxpoolLayer(Layer):
         return before, after_h, after_w, tap
 
     def forward(self, x, net):
+        """Batch slices run on the cpu/threads pool; training also keeps each window's argmax tap."""
         xp = array_module(x)
         k = self.size
         before, after_h, after_w, tap = self._window_geometry()
-        padded = xp.pad(x, ((0, 0), (0, 0), (before, after_h), (before, after_w)), constant_values=-xp.inf)
-        taps = [padded[tap(ky, kx)] for ky in range(k) for kx in range(k)]
-        if net.train:
-            # forward_maxpool_layer's l.indexes: the first tap (row-major) holding the window's maximum.
-            self.argmax = xp.argmax(xp.stack(taps), axis=0)
-        out = taps[0].copy()
-        for tap in taps[1:]:
-            xp.maximum(out, tap, out=out)
+        padding = before or after_h or after_w
+        out = xp.empty((x.shape[0],) + self.out_shape, x.dtype)
+        # forward_maxpool_layer's l.indexes: the first tap (row-major) holding the window's maximum, as its
+        # strict '>' scan keeps; stored as the tap number ky*size + kx.
+        self.argmax = xp.zeros(out.shape, xp.min_scalar_type(k * k - 1)) if net.train else None
+
+        def pool(s):
+            padded = x[s]
+            if padding:  # taps beyond the map read -FLT_MAX
+                padded = xp.pad(padded, ((0, 0), (0, 0), (before, after_h), (before, after_w)), constant_values=-xp.inf)
+            out[s] = padded[tap(0, 0)]
+            greater = xp.empty(out[s].shape, bool)
+            for i in range(1, k * k):
+                window = padded[tap(*divmod(i, k))]
+                if net.train:
+                    xp.greater(window, out[s], out=greater)
+                    xp.copyto(self.argmax[s], i, where=greater)
+                xp.maximum(out[s], window, out=out[s])
+        run_slices(pool, x.shape[0])
         self.output = out
         return out
 
@@ -66,10 +79,18 @@ class MaxpoolLayer(Layer):
         xp = array_module(delta)
         b, c, h, w = delta.shape
         before, after_h, after_w, tap = self._window_geometry()
-        padded = xp.zeros((b, c, h + before + after_h, w + before + after_w), delta.dtype)
-        for i in range(self.size * self.size):
-            padded[tap(*divmod(i, self.size))] += xp.where(self.argmax == i, self.delta, 0)
-        delta += padded[:, :, before:before + h, before:before + w]
+        padding = before or after_h or after_w
+
+        def unpool(s):
+            padded = delta[s]  # windows within the map add straight into the input's delta
+            if padding:
+                padded = xp.zeros((s.stop - s.start, c, h + before + after_h, w + before + after_w), delta.dtype)
+            for i in range(self.size * self.size):
+                window = padded[tap(*divmod(i, self.size))]
+                xp.add(window, self.delta[s], out=window, where=self.argmax[s] == i)
+            if padding:
+                delta[s] += padded[:, :, before:before + h, before:before + w]
+        run_slices(unpool, b)
 
     def summary(self, index):
         c, h, w = self.in_shape

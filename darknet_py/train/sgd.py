@@ -8,6 +8,7 @@ momentum), and the step divides by the full batch (minibatch * subdivisions).
 import numpy as np
 
 from ..backend import array_module, to_numpy
+from ..cpu.heap import keep_freed_memory
 from .schedule import current_rate
 
 
@@ -53,6 +54,7 @@ def train_datum(net, x, truth):
 
     Returns the network cost (calc_network_cost: the mean of the layers' costs).
     """
+    keep_freed_memory()  # each step reuses the last one's memory instead of faulting in new pages
     net.seen += net.minibatch
     net.forward(x, train=True, truth=truth)
     net.backward()
