@@ -103,7 +103,8 @@ class ConvolutionalLayer(Layer, BatchnormParams):
             xp.matmul(weights[None], cols, out=out[s].reshape(cols.shape[0], g, n // g, out_h * out_w))
             columns.append((s, cols))
         run_slices(gemm, b)
-        self.train_columns = columns if net.train else None
+        # in batch order, whatever order the slices finished in, so backward sums them deterministically
+        self.train_columns = sorted(columns, key=lambda part: part[0].start) if net.train else None
         if self.batch_normalize and net.train:
             self.batchnorm_train(out)
         elif self.batch_normalize:
