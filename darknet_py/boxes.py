@@ -97,18 +97,20 @@ def correct_region_boxes(dets, im_w, im_h, net_w, net_h, relative=True):
 
 
 def box_iou(a, b):
-    """box.c box_iou on centre-format boxes, in float32."""
+    """box.c box_iou on centre-format boxes a, b = (x, y, w, h), in float32 as Darknet.
+
+    Each coordinate may be a scalar or an array; they broadcast, so one call compares many boxes.
+    """
+    ax, ay, aw, ah = (np.asarray(v, F32) for v in a)
+    bx, by, bw, bh = (np.asarray(v, F32) for v in b)
+    half = F32(2)
+
     def overlap(x1, w1, x2, w2):
-        left = max(x1 - w1 / F32(2), x2 - w2 / F32(2))
-        right = min(x1 + w1 / F32(2), x2 + w2 / F32(2))
-        return right - left
-    w = overlap(a[0], a[2], b[0], b[2])
-    h = overlap(a[1], a[3], b[1], b[3])
-    if w < 0 or h < 0:
-        return F32(0)
-    inter = w * h
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union
+        return np.minimum(x1 + w1 / half, x2 + w2 / half) - np.maximum(x1 - w1 / half, x2 - w2 / half)
+    w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
+    inter = np.where((w < 0) | (h < 0), F32(0), w * h)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (inter / (aw * ah + bw * bh - inter)).astype(F32)
 
 
 def _drop_empty(dets):
@@ -126,16 +128,9 @@ def _drop_empty(dets):
 
 
 def iou_matrix(boxes):
-    """box_iou of every pair of (n, 4) centre-format boxes, elementwise in box_iou's float32 order."""
+    """box_iou of every pair of (n, 4) centre-format boxes."""
     b = np.asarray(boxes, F32).reshape(-1, 4)
-    half = F32(2)
-    lo, hi = b[:, :2] - b[:, 2:] / half, b[:, :2] + b[:, 2:] / half
-    side = np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None])  # (n, n, 2): w, h
-    inter = side[..., 0] * side[..., 1]
-    area = b[:, 2] * b[:, 3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = inter / (area[:, None] + area[None] - inter)
-    return np.where((side[..., 0] < 0) | (side[..., 1] < 0), F32(0), iou)
+    return box_iou(b.T[:, :, None], b.T[:, None, :])  # [i, j]: box i against box j
 
 
 def _greedy_keep(over):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .boxes import box_iou
+
 F32 = np.float32
 # detector.c coco_ids: COCO category id of each of the 80 training classes (checked in /usr/bin/darknet).
 COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28,
@@ -148,19 +150,9 @@ def recall_label_path(image_path):
 
 
 def box_ious(boxes, truth):
-    """box.c box_iou of every (x, y, w, h) row of boxes against one truth box, in float32 like darknet."""
-    b = np.asarray(boxes, F32).reshape(-1, 4)
-    t = np.asarray(truth, F32)
-    half = F32(2)
-
-    def overlap(x1, w1, x2, w2):
-        return np.minimum(x1 + w1 / half, x2 + w2 / half) - np.maximum(x1 - w1 / half, x2 - w2 / half)
-    ow = overlap(b[:, 0], b[:, 2], t[0], t[2])
-    oh = overlap(b[:, 1], b[:, 3], t[1], t[3])
-    inter = np.where((ow < 0) | (oh < 0), F32(0), ow * oh)
-    union = b[:, 2] * b[:, 3] + t[2] * t[3] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(inter == 0, F32(0), inter / union).astype(F32)
+    """box.c box_iou of every (x, y, w, h) row of boxes against one truth box; 0 where both are empty."""
+    iou = box_iou(np.asarray(boxes, F32).reshape(-1, 4).T, truth)
+    return np.where(np.isnan(iou), F32(0), iou)
 
 
 @dataclass

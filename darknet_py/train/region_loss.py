@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import to_numpy
+from ..boxes import box_iou
 
 F32 = np.float32
 MAX_TRUTHS = 30  # make_region_layer: l.truths = 30*(coords + 1), at most 30 boxes per image
@@ -39,18 +40,6 @@ class RegionStats:
         return (f"Region Avg IOU: {ratio(self.avg_iou, self.count)}, Class: {ratio(self.avg_cat, self.class_count)}, "
                 f"Obj: {ratio(self.avg_obj, self.count)}, No Obj: {ratio(self.avg_anyobj, self.predictions)}, "
                 f"Avg Recall: {ratio(self.recall, self.count)},  count: {self.count}")
-
-
-def box_iou(ax, ay, aw, ah, bx, by, bw, bh):
-    """box.c box_iou on centre-format float32 boxes, broadcasting."""
-    def overlap(x1, w1, x2, w2):
-        left = np.maximum(x1 - w1 / F32(2), x2 - w2 / F32(2))
-        right = np.minimum(x1 + w1 / F32(2), x2 + w2 / F32(2))
-        return right - left
-    w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
-    inter = np.where((w < 0) | (h < 0), F32(0), w * h)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (inter / (aw * ah + bw * bh - inter)).astype(F32)
 
 
 class RegionLoss:
@@ -104,7 +93,7 @@ class RegionLoss:
         """delta_region_box: targets tx = x*w - i, ty = y*h - j (vs the sigmoid), tw = log(w*W/anchor_w),
         th = log(h*H/anchor_h) (vs the raw output); returns the IoU of the prediction with the truth."""
         stride = self.w * self.h
-        iou = box_iou(*self.pred_box(out, n, index, i, j, stride), *truth[:4])
+        iou = box_iou(self.pred_box(out, n, index, i, j, stride), truth[:4])
         tx = truth[0] * F32(self.w) - F32(i)
         ty = truth[1] * F32(self.h) - F32(j)
         tw = F32(math.log(truth[2] * F32(self.w) / self.anchor_w[n]))
@@ -187,7 +176,7 @@ class RegionLoss:
         ph = (np.exp(th.astype(np.float64)) * self.anchor_h[:, None, None] / self.h).astype(F32)
         best_iou = np.zeros(px.shape, F32)
         for truth in truths:
-            best_iou = np.maximum(best_iou, box_iou(px, py, pw, ph, *truth[:4]))
+            best_iou = np.maximum(best_iou, box_iou((px, py, pw, ph), truth[:4]))
         obj = self.obj_view(out)
         self.stats.avg_anyobj += float(obj.sum(dtype=np.float64))
         target = F32(1 if l.background else 0)
@@ -215,7 +204,7 @@ class RegionLoss:
             _, _, pw, ph = self.pred_box(out, n, index, i, j, spatial)
             if l.bias_match:  # compare the truth's shape with the anchor's, not the prediction's
                 pw, ph = self.anchor_w[n] / F32(self.w), self.anchor_h[n] / F32(self.h)
-            iou = box_iou(F32(0), F32(0), pw, ph, F32(0), F32(0), truth[2], truth[3])
+            iou = box_iou((0, 0, pw, ph), (0, 0, truth[2], truth[3]))
             if iou > best_iou:
                 best_iou, best_n = iou, n
         location = best_n * spatial + j * self.w + i
