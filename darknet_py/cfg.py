@@ -76,11 +76,10 @@ class Section:
         name = self.str(key)
         if name is None:
             return None
-        here = os.path.dirname(os.path.abspath(self.path))
-        for candidate in (name, os.path.join(here, "..", name), os.path.join(PROJECT_ROOT, name)):
-            if os.path.exists(candidate):
-                return candidate
-        raise self.error(f"{key} file '{name}' not found (run `make data` for Darknet's data files)", key)
+        found = find_file(name, self.path)
+        if found is None:
+            raise self.error(f"{key} file '{name}' not found (run `make data` for Darknet's data files)", key)
+        return found
 
     def unused(self):
         """Options never read: Darknet prints them as 'Unused field' and goes on."""
@@ -89,6 +88,17 @@ class Section:
 
 REQUIRED = object()
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def find_file(name, config_path):
+    """A file named inside a .cfg or .data file: as Darknet opens it, relative to the working directory;
+    else relative to the folder above the config's (cfg/x.cfg naming data/9k.tree), else to the darknet-py
+    checkout, so the project's files work from any directory. None when none of them exists."""
+    here = os.path.dirname(os.path.abspath(config_path))
+    for candidate in (name, os.path.join(here, "..", name), os.path.join(PROJECT_ROOT, name)):
+        if os.path.exists(candidate):
+            return candidate
+    return None
 
 
 def _split_list(s):

@@ -1,7 +1,7 @@
 """What every command shares: Darknet's flag handling, network loading, image prompts, .data paths."""
-import os
 import sys
 
+from ..cfg import find_file
 from ..cpu.threads import set_threads
 from ..errors import DarknetError
 
@@ -91,8 +91,5 @@ def image_paths(rest):
 
 
 def data_path(path, data_file):
-    """A file named in a .data file: as given (relative to the working directory), else beside the .data's folder."""
-    if os.path.exists(path):
-        return path
-    alt = os.path.join(os.path.dirname(os.path.abspath(data_file)), "..", path)
-    return alt if os.path.exists(alt) else path
+    """A file named in a .data file (cfg.find_file); as given when it is nowhere, so its reader names it."""
+    return find_file(path, data_file) or path
