@@ -23,10 +23,14 @@ from .threads import run_parts
 
 LEAKY_SLOPE = np.float32(.1)   # activations.h leaky_activate: x > 0 ? x : .1*x
 DIRECT_MIN_PIXELS = 160 * 160  # output maps at least this large go direct, row chunk by row chunk
-F4_MIN_SIDE = 40               # F(4x4,3x3) from this side up (fewer, larger tiles pay off); F(2x2) below
+F4_MIN_SIDE = 24               # F(4x4,3x3) from this side up (fewer, larger tiles pay off); F(2x2) below
 WINOGRAD_MIN_CHANNELS = 8      # with fewer input channels the tile transforms cost more than they save
-CHUNK_OUT_BYTES = 1 << 17      # direct: output rows per chunk about this size (GEMM result in L2)...
-CHUNK_COLS_BYTES = 1 << 20     # ... and im2col chunks at most this size
+# Direct: output rows per chunk up to about this size, and im2col chunks at most this size. Large
+# chunks win: each chunk costs a dozen numpy calls, and small ones (128 KiB, the L2-resident choice)
+# spent more time in Python and waiting for the GIL than they saved (yolov2-tiny's first layer ran
+# slower on 2 threads than on 1).
+CHUNK_OUT_BYTES = 1 << 20
+CHUNK_COLS_BYTES = 1 << 22
 K_ALIGN = 16                   # split output channels on multiples of this (whole GEMM register blocks)
 
 
@@ -166,12 +170,16 @@ class Direct(FastConv):
         # The bias rides in the GEMM: an extra weight column times a row of ones under the im2col rows.
         self.weights = np.hstack([self.weights.reshape(self.weights.shape[0], -1), self.bias[:, None]])
 
-    def chunk_rows(self):
+    def chunk_rows(self, threads):
+        """Output rows per chunk: within the byte budgets, and a multiple of `threads` chunks per image
+        so that the threads get equal shares."""
         c, size = self.layer.in_shape[0], self.layer.size
-        k, _, ow = self.layer.out_shape
+        k, oh, ow = self.layer.out_shape
         rows = max(1, min(CHUNK_OUT_BYTES // (4 * k * ow), CHUNK_COLS_BYTES // (4 * c * size * size * ow)))
+        chunks = -(-oh // rows)
+        rows = -(-oh // (-(-chunks // threads) * threads))
         step = self.pool.stride if self.pool is not None else 1
-        return max(step, rows // step * step)
+        return -(-rows // step) * step
 
     def run(self, x, out, pooled, scratch, threads):
         layer = self.layer
@@ -183,7 +191,7 @@ class Direct(FastConv):
         padded = scratch.get("direct_pad", (b, c, max(ph, h + pad), max(pw, w + pad)))
         channel_parts = split(c, threads)
         run_parts(lambda i: fill_padded(padded, x, pad, *channel_parts[i]), len(channel_parts))
-        rows = self.chunk_rows()
+        rows = self.chunk_rows(threads)
         tasks = [(bi, r0, min(oh, r0 + rows)) for bi in range(b) for r0 in range(0, oh, rows)]
         parts = min(threads, len(tasks))
         _, sc, sy, sx = padded.strides
