@@ -1,6 +1,6 @@
 """CPU inference benchmark: darknet-py's fast path against OpenCV's DNN module on the same cfg and weights.
 
-    python bench/bench_cpu.py [--quick] [--threads N] [--runs R]      (make bench)
+    python bench/bench_cpu.py [--quick] [--threads N] [--runs R] [--busy P]      (make bench)
 
 Batch 1, random weights (weights.write_random_weights) and a random input; for each row both engines
 are warmed up, then timed alternately run after run (so a busy machine slows both alike); the table
@@ -8,8 +8,10 @@ gives medians and ours/OpenCV. Also: batch-N images/s against N single passes, a
 memory of a yolov2-416 inference process (VmHWM of a fresh subprocess - ru_maxrss would
 carry the parent's over exec - fast path and reference).
 OpenCV must be 4.x: readNetFromDarknet is gone in OpenCV 5.
+--busy P runs P busy-looping processes beside both engines (cores shared with other work).
 """
 import argparse
+import contextlib
 import re
 import subprocess
 import sys
@@ -97,12 +99,30 @@ def peak_memory_mb(cfg, weights, reference):
     return int(out.stdout.split()[-1])
 
 
+@contextlib.contextmanager
+def busy_processes(count):
+    """count processes that spin on a core each until the block ends."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="yolov2-tiny and yolov2 at 416 only, fewer runs")
     parser.add_argument("--threads", type=int, default=None, help="threads for both engines (default: all cores)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per row (default 11, quick 5)")
+    parser.add_argument("--busy", type=int, default=0, help="busy-looping processes running beside the engines")
     args = parser.parse_args(argv)
+    with busy_processes(args.busy):
+        run(args)
+
+
+def run(args):
     threads = args.threads or cpu_threads.thread_count()
     cpu_threads.set_threads(threads)
     runs = args.runs or (5 if args.quick else 11)
@@ -110,7 +130,8 @@ def main(argv=None):
     rows = QUICK_ROWS if args.quick else ROWS
     print(f"darknet-py {darknet_py.__version__} (numpy {np.__version__}, OPENBLAS_CORETYPE="
           f"{__import__('os').environ.get('OPENBLAS_CORETYPE', 'default')}) vs OpenCV {cv2.__version__} "
-          f"DNN_BACKEND_OPENCV; {threads} threads; batch 1; median of {runs} runs after {warmup} warm-ups\n")
+          f"DNN_BACKEND_OPENCV; {threads} threads; {args.busy} busy processes beside them; batch 1; "
+          f"median of {runs} runs after {warmup} warm-ups\n")
     print(f"{'network':12s} {'size':>5s} {'ours ms':>9s} {'OpenCV ms':>10s} {'ratio':>7s} {'target':>7s}")
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
