@@ -1,7 +1,7 @@
-"""GPU inference benchmark: darknet-py's GPU plan (kernels/*.cu + cuBLAS, one CUDA graph) against a
-PyTorch/cuDNN peer that this script builds from the same cfg and weights, eager and CUDA-graphed.
+"""GPU benchmark: darknet-py's GPU plan (kernels/*.cu + cuBLAS, one CUDA graph) against a PyTorch/cuDNN
+peer that this script builds from the same cfg and weights, eager and CUDA-graphed; then training.
 
-    python bench/bench_gpu.py [--quick] [--runs R] [--weights-dir weights]      (make bench-gpu)
+    python bench/bench_gpu.py [--quick] [--runs R] [--weights-dir weights] [--no-train]      (make bench-gpu)
 
 Rows: yolov2 batch 1 at 288..608 (frames/s), then yolov2 and yolov2-tiny at 416 with batch 1, 8 and 64
 (images/s). Every engine gets its input already on the GPU and is timed run by run to completion
@@ -11,7 +11,15 @@ max_memory_allocated. The peer folds batch norm into the convolutions (the usual
 TF32 off, as ours runs float32 GEMMs. Weights: weights/<cfg>.weights when present, else random ones
 (speed does not depend on the values). Needs CuPy and a CUDA GPU; without PyTorch the peer columns
 are left out. The first line checks that both engines compute the same network.
+
+Training rows (yolov2-tiny and yolov2 at 416): images/s of train/sgd.py train_datum on the GPU
+(gpu_train.py: forward, region loss on the host, backward, SGD update; subdivisions 1, random images and
+boxes already in host memory as the loaders give them) against the peer training the same layers with
+batch norm in training mode, an MSE loss on the region output and torch.optim.SGD with momentum and
+decay. The peer's loss is simpler than the region loss, so the comparison slightly favours it.
 """
+import contextlib
+import io
 import argparse
 import statistics
 import sys
@@ -33,6 +41,8 @@ import numpy as np  # noqa: E402
 SIDES = list(range(288, 609, 32))        # yolov2's multi-scale sizes, batch 1
 BATCH_ROWS = [(name, 416, b) for name in ("yolov2", "yolov2-tiny") for b in (1, 8, 64)]
 QUICK_SIDES, QUICK_BATCH_ROWS = [416], [("yolov2-tiny", 416, 1), ("yolov2", 416, 8)]
+TRAIN_ROWS = [("yolov2-tiny", 416, 16), ("yolov2", 416, 16)]  # (cfg, side, minibatch)
+TRAIN_RUNS = 10                          # timed training steps per row (median reported)
 WARMUP = 5                               # untimed runs before timing each row
 LEAKY_SLOPE = .1                         # Darknet's leaky activation
 
@@ -78,21 +88,27 @@ class TorchPeer:
         self.convs = {}
         for i, layer in enumerate(net.layers):
             if layer.type == "convolutional":
-                w, b = layer.weights, layer.biases
-                if layer.batch_normalize:
-                    f = layer.scales / bn_denominator(layer.rolling_variance)
-                    w, b = w * f[:, None, None, None], b - layer.rolling_mean * f
-                self.convs[i] = (torch.tensor(w, device="cuda"), torch.tensor(b, device="cuda"))
+                self.convs[i] = self.parameters_of(layer)
             elif layer.type not in ("maxpool", "route", "reorg", "region"):
                 raise ValueError(f"the peer has no {layer.type} layer")
+
+    def parameters_of(self, layer):
+        w, b = layer.weights, layer.biases
+        if layer.batch_normalize:
+            f = layer.scales / bn_denominator(layer.rolling_variance)
+            w, b = w * f[:, None, None, None], b - layer.rolling_mean * f
+        return self.torch.tensor(w, device="cuda"), self.torch.tensor(b, device="cuda")
+
+    def convolve(self, layer, x, parameters):
+        w, b = parameters
+        return self.torch.nn.functional.conv2d(x, w, b, layer.stride, layer.padding, 1, layer.groups)
 
     def __call__(self, x):
         F = self.torch.nn.functional
         outs = []
         for i, layer in enumerate(self.net.layers):
             if layer.type == "convolutional":
-                w, b = self.convs[i]
-                x = F.conv2d(x, w, b, layer.stride, layer.padding, 1, layer.groups)
+                x = self.convolve(layer, x, self.convs[i])
                 if layer.activation == "leaky":
                     x = F.leaky_relu(x, LEAKY_SLOPE)
                 elif layer.activation != "linear":
@@ -117,6 +133,92 @@ class TorchPeer:
                                     self.torch.softmax(y[:, :, 5:], 2)], 2).reshape(b, -1, h, w)
             outs.append(x)
         return x
+
+
+class TorchTrainingPeer(TorchPeer):
+    """The peer with trainable parameters: batch norm on the batch's statistics, as Darknet trains."""
+
+    def parameters_of(self, layer):
+        torch = self.torch
+
+        def tensor(a):
+            return torch.tensor(a, device="cuda", requires_grad=True)
+        if not layer.batch_normalize:
+            return tensor(layer.weights), tensor(layer.biases)
+        stats = (torch.tensor(layer.rolling_mean, device="cuda"), torch.tensor(layer.rolling_variance, device="cuda"))
+        return tensor(layer.weights), tensor(layer.scales), tensor(layer.biases), *stats
+
+    def convolve(self, layer, x, parameters):
+        F = self.torch.nn.functional
+        if not layer.batch_normalize:
+            return super().convolve(layer, x, parameters)
+        w, scales, biases, mean, variance = parameters
+        x = F.conv2d(x, w, None, layer.stride, layer.padding, 1, layer.groups)
+        return F.batch_norm(x, mean, variance, scales, biases, training=True, momentum=.01, eps=1e-5)
+
+    def trainable(self):
+        return [t for parameters in self.convs.values() for t in parameters if t.requires_grad]
+
+
+def random_truth(batch, classes, rng, boxes=3):
+    """Darknet truth rows (x, y, w, h, class) * 30 with a few boxes per image."""
+    truth = np.zeros((batch, 30 * 5), np.float32)
+    for i in range(batch):
+        for j in range(boxes):
+            truth[i, 5 * j:5 * j + 5] = [*rng.uniform(.2, .8, 2), *rng.uniform(.05, .4, 2), rng.integers(classes)]
+    return truth
+
+
+def time_ours_training(net, side, batch, runs):
+    """(ms per minibatch, CuPy pool bytes) of train_datum on the GPU."""
+    import cupy
+    from darknet_py.train.sgd import train_datum
+    net.resize(side, side)
+    net.minibatch, net.subdivisions = batch, 1
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, 3, side, side), dtype=np.float32)
+    truth = random_truth(batch, net.output_layer.classes, rng)
+
+    def step():
+        train_datum(net, x, truth)
+        cupy.cuda.Device().synchronize()
+    with contextlib.redirect_stdout(io.StringIO()):  # the region layer's line per step
+        ms = median_ms(step, runs)
+    return ms, cupy.get_default_memory_pool().total_bytes()
+
+
+def time_peer_training(torch, net, side, batch, runs):
+    """(ms per minibatch, peak bytes) of the PyTorch peer's SGD step."""
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    peer = TorchTrainingPeer(net, torch)
+    optimizer = torch.optim.SGD(peer.trainable(), lr=net.learning_rate, momentum=net.momentum,
+                                weight_decay=net.decay)
+    x = torch.rand((batch, 3, side, side))  # on the host, as ours
+    target = torch.rand((batch,) + net.output_layer.out_shape, device="cuda")
+
+    def step():
+        loss = ((peer(x.cuda(non_blocking=True)) - target) ** 2).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        torch.cuda.synchronize()
+    return median_ms(step, runs), torch.cuda.max_memory_allocated()
+
+
+def train_rows(nets, torch, runs):
+    print("\ntraining (forward, loss, backward, update; minibatch images/s)")
+    print(f"{'model':12s} {'size':>4s} {'batch':>5s} {'ours ms':>8s} {'img/s':>8s} {'MiB':>7s}"
+          f" {'torch ms':>8s} {'img/s':>8s} {'MiB':>7s} {'ours/torch':>10s}")
+    for model, side, batch in TRAIN_ROWS:
+        net = nets[model]
+        net.gpu.release()
+        ms, pool_bytes = time_ours_training(net, side, batch, runs)
+        line = f"{model:12s} {side:4d} {batch:5d} {ms:8.1f} {1e3 * batch / ms:8.1f} {pool_bytes / 2**20:7.0f}"
+        if torch is not None:
+            peer_ms, peak = time_peer_training(torch, net, side, batch, runs)
+            line += f" {peer_ms:8.1f} {1e3 * batch / peer_ms:8.1f} {peak / 2**20:7.0f} {peer_ms / ms:10.2f}"
+        print(line, flush=True)
 
 
 def time_peer(torch, net, side, batch, runs):
@@ -163,6 +265,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a few rows only")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per row (median reported)")
     parser.add_argument("--weights-dir", default=str(ROOT / "weights"))
+    parser.add_argument("--no-train", action="store_true", help="inference rows only")
     args = parser.parse_args()
     if gpu_count() == 0:
         sys.exit("bench_gpu: needs CuPy and a CUDA GPU")
@@ -178,11 +281,12 @@ def main():
     print(f"GPU: {name}, CuPy {cupy.__version__}, PyTorch {torch.__version__ if torch else 'absent'}")
     sides, batch_rows = (QUICK_SIDES, QUICK_BATCH_ROWS) if args.quick else (SIDES, BATCH_ROWS)
     rows = [("yolov2", s, 1) for s in sides] + batch_rows
+    train_models = [] if args.no_train else [r[0] for r in TRAIN_ROWS]
     header = (f"{'model':12s} {'size':>4s} {'batch':>5s} {'ours ms':>8s} {'img/s':>8s} {'graph':>5s} {'MiB':>7s}"
               f" {'torch ms':>8s} {'+graph':>8s} {'MiB':>7s} {'ours/graph':>10s}")
     with tempfile.TemporaryDirectory() as folder:
         nets = {}
-        for model in dict.fromkeys(r[0] for r in rows):
+        for model in dict.fromkeys([r[0] for r in rows] + train_models):
             nets[model] = load_network(model, args.weights_dir, folder).to(0)
             if torch is not None:
                 print(f"{model}: ours vs peer, max relative difference {agreement(torch, nets[model]):.2e}")
@@ -196,6 +300,8 @@ def main():
                 eager_ms, graph_ms, peak, _ = time_peer(torch, net, side, batch, args.runs)
                 line += f" {eager_ms:8.2f} {graph_ms:8.2f} {peak / 2**20:7.0f} {ms / graph_ms:10.2f}"
             print(line, flush=True)
+        if train_models:  # last: training changes the weights the inference rows use
+            train_rows(nets, torch, TRAIN_RUNS)
 
 
 if __name__ == "__main__":

@@ -315,12 +315,14 @@ class _AllocationCounter(cupy.cuda.MemoryHook if cupy is not None else object):
 
 
 class GpuEngine:
-    """A network's forward pass on one GPU (Network.to): one Plan at a time, captured as a CUDA graph
-    when every layer has kernels and the capture allocates nothing; eager launches otherwise."""
+    """A network on one GPU (Network.to). Inference: one Plan at a time, captured as a CUDA graph when
+    every layer has kernels and the capture allocates nothing; eager launches otherwise. Training:
+    a gpu_train.GpuTrainer, whose parameters come back to the layers before the next inference plan."""
 
     def __init__(self, net, device, graphs=True):
         self.net, self.device, self.graphs = net, device, graphs
         self.plan = self.key = self.graph = None
+        self.trainer = None
         self.graph_error = None  # why the current plan runs without a graph
         with cupy.cuda.Device(device):
             self.stream = cupy.cuda.Stream(non_blocking=True)
@@ -329,8 +331,24 @@ class GpuEngine:
         """Drop the plan and its graph; their buffers go back to CuPy's memory pool."""
         self.plan = self.key = self.graph = None
 
+    def train_datum(self, x, truth):
+        """train/sgd.py train_datum on this GPU (gpu_train.GpuTrainer)."""
+        if self.trainer is None:
+            from .gpu_train import GpuTrainer
+            self.trainer = GpuTrainer(self.net, CupyRunner())
+        self.release()  # an inference plan holds copies of the parameters from before the step
+        with cupy.cuda.Device(self.device):
+            return self.trainer.train_datum(x, truth)
+
+    def download_parameters(self):
+        """Bring trained parameters back into the layers (before saving or a new inference plan)."""
+        if self.trainer is not None:
+            with cupy.cuda.Device(self.device):
+                self.trainer.download()
+
     def prepare(self, batch):
         """Build (and capture) the plan for `batch` images at the network's current size, if needed."""
+        self.download_parameters()
         key = (batch, self.net.w, self.net.h)
         if key == self.key:
             return self.plan

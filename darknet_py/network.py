@@ -147,7 +147,8 @@ class Network:
     def to(self, device=None):
         """Run inference on `device`: "cpu", a GPU index, "cuda:N", or None for a GPU when CuPy sees one
         (backend.select_device). Parameters are copied to the GPU when a plan is built, so call it after
-        loading weights (and again after changing them). Training stays on the CPU path."""
+        loading weights (and again after changing them by hand). train/sgd.py: train_datum then trains
+        on that GPU too (gpu_train.py)."""
         from .backend import select_device
         device = select_device(device)
         if device == "cpu":
@@ -183,4 +184,6 @@ class Network:
 
     def save_weights(self, path, cutoff=None):
         from .weights import save_weights
+        if self.gpu is not None:  # parameters trained on the GPU come back first
+            self.gpu.download_parameters()
         save_weights(self, path, cutoff)

@@ -61,3 +61,28 @@ def relative_error(ours, ref):
     if np.isnan(ours).any() or np.isnan(ref).any():
         return np.inf
     return float(np.abs(ours - ref).max() / max(float(np.abs(ref).max()), 1e-30))
+
+
+def sane_parameters(net, seed=0):
+    """write_random_weights' values, in memory."""
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        if hasattr(layer, "weights"):
+            layer.weights[...] = rng.normal(0, np.sqrt(2.0 / layer.weights[0].size), layer.weights.shape)
+            layer.biases[...] = rng.normal(0, .1, layer.biases.shape)
+        if getattr(layer, "batch_normalize", 0) or layer.type == "batchnorm":
+            layer.scales[...] = rng.uniform(.5, 1.5, layer.scales.shape)
+            layer.rolling_mean[...] = rng.normal(0, .1, layer.rolling_mean.shape)
+            layer.rolling_variance[...] = rng.uniform(.5, 1.5, layer.rolling_variance.shape)
+    return net
+
+
+def section(kind, **options):
+    """A cfg section as text: [kind] then key=value lines in the order given."""
+    return f"[{kind}]\n" + "".join(f"{key}={value}\n" for key, value in options.items())
+
+
+def conv(filters, size=3, stride=1, activation="leaky", batch_normalize=1, **options):
+    """A padded [convolutional] section."""
+    return section("convolutional", batch_normalize=batch_normalize, filters=filters, size=size, stride=stride,
+                   pad=1, activation=activation, **options)

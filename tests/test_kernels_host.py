@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import kernel_host
-from conftest import ROOT, project_cfg, relative_error
-from darknet_py.activations import activate
+from conftest import ROOT, project_cfg, relative_error, sane_parameters
+from darknet_py.activations import activate, gradient
 from darknet_py.gpu import ACTIVATION_CODES, Plan, bn_denominator
 from darknet_py.image import letterbox_image
 from darknet_py.layers.batchnorm import bn_inference
@@ -60,20 +60,6 @@ def write_cfg(tmp_path, text, name="net.cfg"):
     path = tmp_path / name
     path.write_text(text)
     return path
-
-
-def sane_parameters(net, seed=0):
-    """write_random_weights' values, in memory."""
-    rng = np.random.default_rng(seed)
-    for layer in net.layers:
-        if hasattr(layer, "weights"):
-            layer.weights[...] = rng.normal(0, np.sqrt(2.0 / layer.weights[0].size), layer.weights.shape)
-            layer.biases[...] = rng.normal(0, .1, layer.biases.shape)
-        if getattr(layer, "batch_normalize", 0) or layer.type == "batchnorm":
-            layer.scales[...] = rng.uniform(.5, 1.5, layer.scales.shape)
-            layer.rolling_mean[...] = rng.normal(0, .1, layer.rolling_mean.shape)
-            layer.rolling_variance[...] = rng.uniform(.5, 1.5, layer.rolling_variance.shape)
-    return net
 
 
 DETECTOR = """[net]
@@ -252,6 +238,19 @@ def test_epilogue_activations(name):
                                     ACTIVATION_CODES.index(name))
     expected = activate(name, x + biases[:, None])
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ACTIVATION_CODES)
+def test_activation_gradients(name):
+    """activate_backward: delta *= the gradient at the activated output, as activations.py's GRADIENT."""
+    rng = np.random.default_rng(3)
+    y = activate(name, rng.uniform(-6, 6, 200).astype(np.float32))
+    y[:8] = [-1, 1, 0, 1e-3, -1e-3, 4, -4, .5]  # the gradients' breakpoints
+    delta = rng.normal(0, 1, y.size).astype(np.float32)
+    got = delta.copy()
+    kernel_host.HostRunner().launch("epilogue.cu", "activate_backward", y.size, y, got, y.size,
+                                    ACTIVATION_CODES.index(name))
+    np.testing.assert_allclose(got, delta * gradient(name, y), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["linear", "leaky"])

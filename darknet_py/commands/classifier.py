@@ -5,7 +5,7 @@ import time
 from ..cfg import read_data_cfg
 from ..data import read_names
 from ..errors import DarknetError
-from .common import common_flags, data_path, image_paths, load_network
+from .common import common_flags, data_path, flag_device, image_paths, load_network
 
 
 def predict(args):
@@ -44,13 +44,14 @@ def print_hierarchy_top(net, path, names, thresh):
 
 
 def train(args):
-    """classifier train <data> <cfg> [weights] [-clear] [-max_batches N] (train_classifier, on the CPU)."""
+    """classifier train <data> <cfg> [weights] [-clear] [-max_batches N] (train_classifier; on a GPU when
+    CuPy sees one, unless -nogpu)."""
     from ..train.classifier import train_classifier
     clear = args.flag("-clear")
     max_batches = args.value("-max_batches", None, int)
-    common_flags(args)  # training runs on the CPU path; -gpus/-nogpu are accepted and ignored
+    device = flag_device(common_flags(args))
     (data, cfg), rest = args.positional(2, "classifier train <data> <cfg> [weights] [-clear] [-max_batches N]")
-    train_classifier(data, cfg, rest[0] if rest else None, clear, max_batches=max_batches)
+    train_classifier(data, cfg, rest[0] if rest else None, clear, max_batches=max_batches, device=device)
 
 
 def valid(args):

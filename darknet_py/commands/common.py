@@ -72,8 +72,13 @@ def load_network(cfg, weights, flags):
     print(net.summary(), file=sys.stderr)
     if weights:
         net.load_weights(weights)
-    from ..backend import device_from_flags  # a GPU when CuPy sees one, unless -nogpu (-i N / -gpus pick it)
-    return net.to(device_from_flags(flags["nogpu"], flags["gpus"], flags["gpu_index"]))
+    return net.to(flag_device(flags))
+
+
+def flag_device(flags):
+    """The device the flags ask for: a GPU when CuPy sees one, unless -nogpu (-i N / -gpus pick it)."""
+    from ..backend import device_from_flags
+    return device_from_flags(flags["nogpu"], flags["gpus"], flags["gpu_index"])
 
 
 def image_paths(rest):

@@ -5,7 +5,7 @@ import time
 
 from ..cfg import read_data_cfg
 from ..data import read_names
-from .common import common_flags, data_path, image_paths, load_network
+from .common import common_flags, data_path, flag_device, image_paths, load_network
 
 
 def test(args):
@@ -157,11 +157,12 @@ def calc_anchors(args):
 
 
 def train(args):
-    """detector train <data> <cfg> [weights] [-clear] [-max_batches N] (Darknet's train_detector, on the CPU)."""
+    """detector train <data> <cfg> [weights] [-clear] [-max_batches N] (Darknet's train_detector; on a GPU
+    when CuPy sees one, unless -nogpu)."""
     from ..train.detector import train_detector
     clear = args.flag("-clear")
     max_batches = args.value("-max_batches", None, int)
-    common_flags(args)  # -gpus is accepted; training runs on the CPU path
+    device = flag_device(common_flags(args))  # -gpus 0,1: the first GPU (one GPU per run)
     (data, cfg), rest = args.positional(2, "detector train <data> <cfg> [weights] [-clear] [-max_batches N]")
-    final = train_detector(data, cfg, rest[0] if rest else None, clear, max_batches)
+    final = train_detector(data, cfg, rest[0] if rest else None, clear, max_batches, device=device)
     print(f"Saved {final}")

@@ -1,4 +1,4 @@
-// Darknet's activations (activations.h), forward, for the GPU kernels.
+// Darknet's activations (activations.h), forward and gradient, for the GPU kernels.
 //
 // The codes follow Darknet's ACTIVATION enum order; darknet_py/gpu.py ACTIVATION_CODES lists the same
 // names in the same order (tests/test_kernels_compile.py checks it). Darknet computes the exp-based
@@ -58,4 +58,30 @@ __device__ __forceinline__ float activate(float x, int a)
     case ACT_SELU: return (float)((x >= 0) * 1.0507 * x + (x < 0) * 1.0507 * 1.6732 * (exp((double)x) - 1));
     }
     return x;
+}
+
+// The gradient from the activated output y, as Darknet's *_gradient functions (and
+// darknet_py/activations.py GRADIENT, which computes them in float).
+__device__ __forceinline__ float gradient(float y, int a)
+{
+    switch (a) {
+    case ACT_LOGISTIC: return (1 - y) * y;
+    case ACT_RELU: return (float)(y > 0);
+    case ACT_RELIE: return y > 0 ? 1.f : .01f;
+    case ACT_LINEAR: return 1;
+    case ACT_RAMP: return (float)(y > 0) + .1f;
+    case ACT_TANH: return 1 - y * y;
+    case ACT_PLSE: return (y < 0 || y > 1) ? .01f : .125f;
+    case ACT_LEAKY: return y > 0 ? 1.f : .1f;
+    case ACT_ELU: return (float)(y >= 0) + (float)(y < 0) * (y + 1);
+    case ACT_LOGGY: {
+        const float half = (y + 1) / 2;
+        return 2 * (1 - half) * half;
+    }
+    case ACT_STAIR: return floorf(y) != y ? 1.f : 0.f;
+    case ACT_HARDTAN: return (y > -1 && y < 1) ? 1.f : 0.f;
+    case ACT_LHTAN: return (y > 0 && y < 1) ? 1.f : .001f;
+    case ACT_SELU: return y >= 0 ? 1.0507f : y + (float)(1.0507 * 1.6732);
+    }
+    return 1;
 }

@@ -2,7 +2,9 @@
 // the logistic applied to tx, ty and the objectness (unless `background`), and to the classes when the
 // layer has neither softmax nor a tree. The class softmax / WordTree softmax then runs in place with
 // softmax.cu's kernels. x and y are (num*entries, B, H, W), entries = coords + 1 + classes.
-// The loss and its delta (train/) stay on the host; a GPU delta kernel would belong here.
+// Training computes the loss and its delta on the host (train/region_loss.py), as Darknet's GPU build
+// does (forward_region_layer_gpu copies the output to the CPU for it); region_backward then applies the
+// logistic's gradient to the tx, ty and objectness deltas and adds the delta into the input's.
 #include "common.cuh"
 #include "activations.cuh"
 
@@ -16,4 +18,14 @@ extern "C" __global__ void region_forward(const float* x, float* y, int num, int
     const bool logistic = entry < 2 || (entry == coords && !background)
                           || (logistic_classes && entry >= first_class);
     y[i] = logistic ? logistic_activate(x[i]) : x[i];
+}
+
+extern "C" __global__ void region_backward(const float* y, float* delta, float* input_delta, int num, int entries,
+                                           int batch, int plane, int coords, int background)
+{
+    const int i = thread_index(num * entries * batch * plane);
+    if (i < 0) return;
+    const int entry = i / (batch * plane) % entries;
+    if (entry < 2 || (entry == coords && !background)) delta[i] *= (1 - y[i]) * y[i];
+    input_delta[i] += delta[i];
 }

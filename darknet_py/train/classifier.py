@@ -47,7 +47,7 @@ class ClassifierTraining:
     """train_classifier's state: the network, its data, where checkpoints go, the running average loss."""
 
     def __init__(self, datacfg, cfgfile, weightfile=None, clear=False, max_batches=None, workers=2, seed=None,
-                 out=None):
+                 out=None, device="cpu"):
         self.out = out = out or sys.stdout
         self.base = basecfg(cfgfile)
         print(self.base, file=out)
@@ -60,6 +60,7 @@ class ClassifierTraining:
             net.seen = 0
         if max_batches is not None:  # darknet-py: a shorter run (the poly policy decays over it too)
             net.max_batches = max_batches
+        net.to(device)  # "cpu", or a GPU to train there (gpu_train.py)
         print(f"Learning Rate: {net.learning_rate:g}, Momentum: {net.momentum:g}, Decay: {net.decay:g}", file=out)
         options = read_data_cfg(datacfg)
         if int(options.get("tag", 0)):

@@ -109,21 +109,23 @@ def load_training_network(cfgfile, weightfile, clear, max_batches):
 
 
 def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=None, seed=None,
-                   workers=LOADER_WORKERS, chart_every=CHART_EVERY, progress=None, loader_class=DetectionLoader):
-    """Darknet's train_detector on the CPU. Returns the path of `<backup>/<cfg base>_final.weights`.
+                   workers=LOADER_WORKERS, chart_every=CHART_EVERY, progress=None, loader_class=DetectionLoader,
+                   device="cpu"):
+    """Darknet's train_detector. Returns the path of `<backup>/<cfg base>_final.weights`.
 
     max_batches overrides the cfg's (for short runs; the schedule's poly policy uses it too); seed makes
     the image draws and multi-scale sizes reproducible (Darknet seeds with the time). Raises
     TrainingDiverged when the loss is not finite, DarknetError when a resumed file has already reached
     max_batches. loader_class: a DetectionLoader-like class built with DetectionLoader's arguments
     (e.g. functools.partial(mixed_data.MixedLoader, class_paths=..., ratio=...) for YOLO9000 joint training).
+    device: "cpu", or a GPU (backend.select_device's values) to train there (gpu_train.py).
     """
     options = read_data_cfg(datacfg)
     paths = read_paths(data_path(options.get("train", DEFAULT_TRAIN), datacfg))
     backup = options.get("backup", DEFAULT_BACKUP)
     base = basecfg(cfgfile)
     print(base)
-    net = load_training_network(cfgfile, weightfile, clear, max_batches)
+    net = load_training_network(cfgfile, weightfile, clear, max_batches).to(device)
     print(f"Learning Rate: {net.learning_rate:g}, Momentum: {net.momentum:g}, Decay: {net.decay:g}")
     start = current_batch(net)
     if start >= net.max_batches:

@@ -44,20 +44,33 @@ def sgd_update(layer, learning_rate, momentum, decay, batch):
     updates *= dtype(momentum)
 
 
+def update_arguments(net):
+    """update_network's arguments: the current rate, momentum, decay and the full batch (minibatch * subdivisions)."""
+    return current_rate(net), net.momentum, net.decay, net.minibatch * net.subdivisions
+
+
 def update_network(net):
     """update_network: every layer with parameters takes one step at the current learning rate."""
-    net.update(current_rate(net), net.momentum, net.decay, net.minibatch * net.subdivisions)
+    net.update(*update_arguments(net))
+
+
+def update_due(net):
+    """train_network_datum updates once every `subdivisions` minibatches."""
+    return (net.seen // net.minibatch) % net.subdivisions == 0
 
 
 def train_datum(net, x, truth):
     """train_network_datum: one minibatch forward and backward; update once every `subdivisions` minibatches.
 
-    Returns the network cost (calc_network_cost: the mean of the layers' costs).
+    Returns the network cost (calc_network_cost: the mean of the layers' costs). A network on a GPU
+    (Network.to) trains there (gpu_train.py).
     """
+    if net.gpu is not None:
+        return net.gpu.train_datum(x, truth)
     keep_freed_memory()  # each step reuses the last one's memory instead of faulting in new pages
     net.seen += net.minibatch
     net.forward(x, train=True, truth=truth)
     net.backward()
-    if (net.seen // net.minibatch) % net.subdivisions == 0:
+    if update_due(net):
         update_network(net)
     return net.cost

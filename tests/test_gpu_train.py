@@ -1,0 +1,146 @@
+"""GPU training (gpu_train.py) against the CPU training path (layers/*.py, train/sgd.py, which matches
+libdarknet's train_network_datum): layer outputs and deltas of one step, then every parameter after
+several updates. Each test runs twice: with the kernels compiled as C++ on the CPU (kernel_host.HostRunner,
+always) and with CuPy on a GPU (skipped without one)."""
+import copy
+
+import numpy as np
+import pytest
+
+import kernel_host
+from conftest import conv, relative_error, sane_parameters, section
+from darknet_py import backend
+from darknet_py.backend import to_numpy
+from darknet_py.errors import DarknetError
+from darknet_py.gpu_train import GpuTrainer, TrainPlan
+from darknet_py.network import Network
+from darknet_py.train.sgd import train_datum
+
+
+@pytest.fixture(params=["host", "gpu"])
+def runner(request):
+    if request.param == "host":
+        if not kernel_host.available():
+            pytest.skip("needs g++ to build the kernels for the CPU")
+        return kernel_host.HostRunner()
+    if backend.gpu_count() == 0:
+        pytest.skip("no CUDA device")
+    from darknet_py.gpu import CupyRunner
+    return CupyRunner()
+
+
+TOLERANCE = 2e-5  # of each array's max |value|: GEMMs and per-channel sums add in other orders
+UPDATES_TOLERANCE = 1e-4  # momentum-accumulated gradients, sums of many cancelling terms (the GPU's 1e-4)
+
+NET = section("net", batch="{batch}", subdivisions="{subdivisions}", width=32, height=32, channels=3,
+              learning_rate=.01, momentum=.9, decay=.0005)
+
+# Every layer type of YOLOv2 with a training kernel, a grouped convolution (trained by its CPU layer), a
+# stopbackward and a per-layer learning rate; the region's classes are either softmax or a WordTree.
+DETECTOR = (NET + conv(8) + section("maxpool", size=2, stride=2)
+            + conv(16) + section("maxpool", size=2, stride=2)
+            + conv(16, activation="relu", batch_normalize=0, stopbackward="{stop}")
+            + section("maxpool", size=2, stride=1)
+            + section("route", layers=-4) + section("reorg", stride=2) + section("route", layers="-1,-3")
+            + conv(12, stride=2, groups=2)
+            + conv(16, activation="logistic", learning_rate=.5)
+            + conv("{filters}", size=1, activation="linear", batch_normalize=0)
+            + section("region", anchors="1,1,2.5,1.5", num=2, classes="{classes}", coords=4, softmax=1) + "{tree}\n")
+
+CLASSIFIER = (NET + conv(8) + section("maxpool", size=2, stride=2)
+              + conv(5, size=1, activation="linear", batch_normalize=0) + section("avgpool")
+              + section("softmax", groups=1))
+
+# A five-node WordTree (two groups under the root, one under each of its first two nodes).
+TREE = "a -1\nb -1\nc 0\nd 0\ne 1\n"
+
+
+def build(tmp_path, text, seed=0, **keys):
+    path = tmp_path / "net.cfg"
+    path.write_text(text.format(**keys))
+    return sane_parameters(Network.from_cfg(path), seed)
+
+
+def detector_keys(tmp_path, tree=False, stop=0):
+    if not tree:
+        return dict(filters=16, classes=3, tree="", stop=stop)
+    (tmp_path / "five.tree").write_text(TREE)
+    return dict(filters=20, classes=5, tree=f"tree={tmp_path / 'five.tree'}", stop=stop)
+
+
+def detector_batch(net, rng):
+    """Images and 30-box truth rows (x, y, w, h, class), 1-3 boxes per image."""
+    b, classes = net.minibatch, net.output_layer.classes
+    x = rng.uniform(0, 1, (b,) + net.input_shape).astype(np.float32)
+    truth = np.zeros((b, 30 * 5), np.float32)
+    for i in range(b):
+        for j in range(rng.integers(1, 4)):
+            truth[i, 5 * j:5 * j + 5] = [*rng.uniform(.2, .8, 2), *rng.uniform(.1, .5, 2), rng.integers(0, classes)]
+    return x, truth
+
+
+def classifier_batch(net, rng):
+    b = net.minibatch
+    x = rng.uniform(0, 1, (b,) + net.input_shape).astype(np.float32)
+    truth = np.eye(5, dtype=np.float32)[rng.integers(0, 5, b)]
+    return x, truth
+
+
+@pytest.mark.parametrize("tree", [False, True])
+def test_one_step_outputs_and_deltas_equal_the_cpu_path(tmp_path, tree, runner):
+    cpu = build(tmp_path, DETECTOR, batch=2, subdivisions=1, **detector_keys(tmp_path, tree))
+    host = copy.deepcopy(cpu)
+    x, truth = detector_batch(cpu, np.random.default_rng(1))
+    cpu.forward(x, train=True, truth=truth)
+    cpu.backward()
+
+    plan = TrainPlan(host, 2, runner, {})
+    for buffer in plan.buffers + plan.deltas:
+        buffer.fill(np.nan)  # every element must be written (deltas are zeroed by train_forward)
+    host.train, host.truth = True, truth
+    plan.train_forward(x)
+    plan.train_backward()
+    for i, (ours, ref) in enumerate(zip(host.layers, cpu.layers)):
+        assert relative_error(to_numpy(ours.output), ref.output) < TOLERANCE, f"layer {i} {ref.type} output"
+        delta = to_numpy(plan.batch_view(plan.deltas[i]))
+        assert relative_error(delta, ref.delta) < TOLERANCE, f"layer {i} {ref.type} delta"
+    assert host.layers[-1].cost == pytest.approx(cpu.layers[-1].cost, rel=1e-5)
+    for i, p in plan.params.items():
+        ref = cpu.layers[i]
+        for name in ("weight_updates", "bias_updates", "scale_updates", "rolling_variance"):
+            if getattr(ref, name, None) is not None:
+                assert relative_error(to_numpy(getattr(p, name)), getattr(ref, name)) < TOLERANCE, f"layer {i} {name}"
+
+
+@pytest.mark.parametrize("text, make_batch, keys", [
+    (DETECTOR, detector_batch, dict(subdivisions=1)),
+    (DETECTOR, detector_batch, dict(subdivisions=2, stop=1)),  # layers 0-4 stay as they are
+    (DETECTOR, detector_batch, dict(subdivisions=1, tree=True)),
+    (CLASSIFIER, classifier_batch, dict(subdivisions=1))])
+def test_training_steps_give_the_cpu_parameters(tmp_path, text, make_batch, keys, runner):
+    if text is DETECTOR:
+        keys = dict(keys, **detector_keys(tmp_path, keys.pop("tree", False), keys.pop("stop", 0)))
+    cpu = build(tmp_path, text, batch=4, **keys)
+    start = copy.deepcopy(cpu)
+    host = copy.deepcopy(cpu)
+    trainer = GpuTrainer(host, runner)
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        x, truth = make_batch(cpu, rng)
+        expected = train_datum(cpu, x, truth)
+        assert trainer.train_datum(x, truth) == pytest.approx(expected, rel=1e-4)
+    assert host.seen == cpu.seen == 4 * cpu.minibatch
+    trainer.download()
+    for i, (ours, ref) in enumerate(zip(host.layers, cpu.layers)):
+        for name in ("weights", "biases", "scales", "rolling_mean", "rolling_variance", "weight_updates"):
+            if getattr(ref, name, None) is not None:
+                limit = UPDATES_TOLERANCE if name.endswith("updates") else TOLERANCE
+                assert relative_error(getattr(ours, name), getattr(ref, name)) < limit, f"layer {i} {name}"
+    if cpu.layers[4].stopbackward:  # backward_network stops there: nothing below learns (weights decay only)
+        np.testing.assert_array_equal(cpu.layers[2].scales, start.layers[2].scales)
+
+
+def test_shortcut_is_refused(tmp_path, runner):
+    net = build(tmp_path, NET + conv(3, size=1) + section("shortcut", **{"from": -1}), batch=1, subdivisions=1)
+    with pytest.raises(DarknetError, match="shortcut"):
+        TrainPlan(net, 1, runner, {})
