@@ -8,10 +8,10 @@ input delta are cuBLAS GEMMs. Per-channel sums (bias and scale gradients, batch 
 are array reductions of the runner's module (CuPy on the GPU), accumulated in float64.
 
 As in Darknet's GPU build, the region loss runs on the host (`train/region_loss.py`): the region
-output comes down, its delta goes back up. So do the layers without training kernels here - [softmax]
-and [cost] (the classifier's small loss layers), [connected], [batchnorm] and grouped convolutions -
-which run their own CPU forward and backward on host copies (`_host_layer`). [shortcut] is refused: its
-backward writes another layer's delta.
+output comes down, its delta goes back up. [softmax]'s cross-entropy runs on the device. The layers
+without training kernels here - [cost], [connected], [batchnorm] and grouped convolutions - run their own
+CPU forward and backward on host copies (`_fallback`). [shortcut] is refused: its backward writes
+another layer's delta.
 
 `GpuTrainer` holds the parameters and their update buffers on the device (`DeviceParams`, stepped by
 the same `train/sgd.py: sgd_update` as the CPU) and a plan per (minibatch, width, height); `download`
@@ -230,6 +230,21 @@ class TrainPlan(Plan):
             layer.coords, int(bool(layer.background))))
         return out
 
+    def _softmax(self, layer, x):
+        """forward_softmax_layer_gpu: the softmax (or WordTree softmax) kernels, then softmax_x_ent on the
+        device (layers/softmax.py's own code on the plan's buffers); backward_softmax_layer: axpy."""
+        i = self._index()
+        out = super()._softmax(layer, x)
+        delta = self._buffer(layer.out_shape)
+
+        def loss():
+            if self.net.truth is not None and not layer.noloss:
+                layer.output, layer.delta = self.batch_view(out), self.batch_view(delta)
+                layer.cross_entropy(self.xp.asarray(self.net.truth, F32).reshape(self.batch, -1))
+        self.steps.append(loss)
+        self._add_input_backward(i, delta, lambda d: self.xp.add(d, delta, out=d))
+        return out
+
     def _dropout(self, layer, x):
         """forward/backward_dropout_layer: the layer shares its input's output and delta buffers."""
         xp, scale = self.xp, F32(1. / (1. - layer.probability))
@@ -249,7 +264,7 @@ class TrainPlan(Plan):
     def _connected(self, layer, x):
         return self._fallback(layer, x)
 
-    _batchnorm = _softmax = _cost = _connected
+    _batchnorm = _cost = _connected
 
     def _fallback(self, layer, x):
         """The layer's own CPU training forward and backward on host copies of its input and deltas."""

@@ -11,6 +11,7 @@ import kernel_host
 from conftest import conv, relative_error, sane_parameters, section
 from darknet_py import backend
 from darknet_py.backend import to_numpy
+from darknet_py.classification_data import fill_hierarchy
 from darknet_py.errors import DarknetError
 from darknet_py.gpu_train import GpuTrainer, TrainPlan
 from darknet_py.network import Network
@@ -49,7 +50,7 @@ DETECTOR = (NET + conv(8) + section("maxpool", size=2, stride=2)
 
 CLASSIFIER = (NET + conv(8) + section("maxpool", size=2, stride=2)
               + conv(5, size=1, activation="linear", batch_normalize=0) + section("avgpool")
-              + section("softmax", groups=1))
+              + section("softmax", groups=1) + "{tree}\n")
 
 # A five-node WordTree (two groups under the root, one under each of its first two nodes).
 TREE = "a -1\nb -1\nc 0\nd 0\ne 1\n"
@@ -80,9 +81,14 @@ def detector_batch(net, rng):
 
 
 def classifier_batch(net, rng):
-    b = net.minibatch
+    """Images and one-hot labels over 5 classes; with a tree, fill_hierarchy's truths (ancestors 1, the
+    groups off the label's path SECRET_NUM)."""
+    b, tree = net.minibatch, net.output_layer.tree
     x = rng.uniform(0, 1, (b,) + net.input_shape).astype(np.float32)
     truth = np.eye(5, dtype=np.float32)[rng.integers(0, 5, b)]
+    if tree is not None:
+        for row in truth:
+            fill_hierarchy(row, tree)
     return x, truth
 
 
@@ -116,10 +122,13 @@ def test_one_step_outputs_and_deltas_equal_the_cpu_path(tmp_path, tree, runner):
     (DETECTOR, detector_batch, dict(subdivisions=1)),
     (DETECTOR, detector_batch, dict(subdivisions=2, stop=1)),  # layers 0-4 stay as they are
     (DETECTOR, detector_batch, dict(subdivisions=1, tree=True)),
-    (CLASSIFIER, classifier_batch, dict(subdivisions=1))])
+    (CLASSIFIER, classifier_batch, dict(subdivisions=1, tree="")),
+    (CLASSIFIER, classifier_batch, dict(subdivisions=1, tree=True))])
 def test_training_steps_give_the_cpu_parameters(tmp_path, text, make_batch, keys, runner):
     if text is DETECTOR:
         keys = dict(keys, **detector_keys(tmp_path, keys.pop("tree", False), keys.pop("stop", 0)))
+    elif keys["tree"]:
+        keys["tree"] = detector_keys(tmp_path, tree=True)["tree"]
     cpu = build(tmp_path, text, batch=4, **keys)
     start = copy.deepcopy(cpu)
     host = copy.deepcopy(cpu)
