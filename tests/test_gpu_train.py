@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kernel_host
-from conftest import conv, relative_error, sane_parameters, section
+from conftest import conv, project_cfg, relative_error, sane_parameters, section
 from darknet_py import backend
 from darknet_py.backend import to_numpy
 from darknet_py.classification_data import fill_hierarchy
@@ -153,3 +153,26 @@ def test_shortcut_is_refused(tmp_path, runner):
     net = build(tmp_path, NET + conv(3, size=1) + section("shortcut", **{"from": -1}), batch=1, subdivisions=1)
     with pytest.raises(DarknetError, match="shortcut"):
         TrainPlan(net, 1, runner, {})
+
+
+@pytest.mark.parametrize("name, side", [("yolov2", 64), ("yolov2-tiny", 96), ("darknet19", 64)])
+def test_paper_networks_train_as_on_the_cpu(name, side, runner):
+    """Two updates of the paper's networks at a small size: every parameter as the CPU path's."""
+    cpu = sane_parameters(Network.from_cfg(project_cfg(name)))
+    cpu.resize(side, side)
+    cpu.minibatch, cpu.subdivisions = 2, 1
+    host = copy.deepcopy(cpu)
+    trainer = GpuTrainer(host, runner)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        if cpu.output_layer.type == "region":
+            x, truth = detector_batch(cpu, rng)
+        else:
+            x = rng.uniform(0, 1, (2,) + cpu.input_shape).astype(np.float32)
+            truth = np.eye(cpu.output_layer.inputs, dtype=np.float32)[rng.integers(0, 1000, 2)]
+        assert trainer.train_datum(x, truth) == pytest.approx(train_datum(cpu, x, truth), rel=1e-4)
+    trainer.download()
+    for i, (ours, ref) in enumerate(zip(host.layers, cpu.layers)):
+        for name in ("weights", "biases", "scales", "rolling_mean", "rolling_variance"):
+            if getattr(ref, name, None) is not None:
+                assert relative_error(getattr(ours, name), getattr(ref, name)) < TOLERANCE, f"layer {i} {name}"
