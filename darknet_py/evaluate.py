@@ -41,9 +41,9 @@ RECALL_LABEL_RULES = (("images", "labels"), ("JPEGImages", "labels"), (".jpg", "
 # `detector valid` output files.
 
 def basecfg(path):
-    """utils.c basecfg: the file name without directories and without its last extension."""
-    name = os.path.basename(str(path))
-    return name.rsplit(".", 1)[0] if "." in name else name
+    """utils.c basecfg: the file name without directories, cut at its first '.' (strchr), so
+    "yolov2.coco.cfg" gives "yolov2" and "a.b.jpg" gives "a", as Darknet names backups and comp4 ids."""
+    return os.path.basename(str(path)).split(".", 1)[0]
 
 
 def coco_image_id(path):

@@ -28,6 +28,8 @@ def test_coco_image_id_and_basecfg():
     assert ev.coco_image_id("/data/val2014/COCO_val2014_000000000042.jpg") == 42
     assert ev.coco_image_id("/data/coco128/images/train2017/000000000009.jpg") == 9
     assert ev.basecfg("/voc/JPEGImages/000005.jpg") == "000005"
+    assert ev.basecfg("cfg/yolov2.coco.cfg") == "yolov2"  # strchr: the first '.', as Darknet
+    assert ev.basecfg("noext") == "noext"
 
 
 def test_voc_lines_are_one_based_and_clamped():
