@@ -37,48 +37,43 @@ def region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier
 
     One detection per anchor and cell, in Darknet's order (anchor-major). For tree models, either the
     `class_map` columns (e.g. COCO's 80 through coco9k.map) or the single hierarchy_top_prediction class.
+    Computed for all anchors and cells at once, in Darknet's float/double arithmetic.
     """
     _, h, w = layer.out_shape
-    out = to_numpy(layer.output)[batch_index].reshape(layer.num, layer.entries, h, w).astype(F32, copy=True)
-    biases = layer.biases
+    num = layer.num
+    out = to_numpy(layer.output)[batch_index].reshape(num, layer.entries, h, w).astype(F32, copy=True)
     first_class = layer.coords + (0 if layer.background else 1)
-    cols = np.arange(w, dtype=F32)[None, :]
-    rows = np.arange(h, dtype=F32)[:, None]
-    dets = []
-    for n in range(layer.num):
-        e = out[n]
-        scale = np.ones((h, w), F32) if layer.background else e[layer.coords]
-        # get_region_box: tx, ty already through the logistic in forward.
-        bx = np.broadcast_to((cols + e[0]) / F32(w), (h, w))
-        by = np.broadcast_to((rows + e[1]) / F32(h), (h, w))
-        bw = (np.exp(e[2].astype(np.float64)) * biases[2 * n] / w).astype(F32)
-        bh = (np.exp(e[3].astype(np.float64)) * biases[2 * n + 1] / h).astype(F32)
-        classes = e[first_class:first_class + layer.classes]
-        if layer.tree is not None:
-            hierarchy_predictions(classes, layer.tree, axis=0)
-        for j in range(h):
-            for i in range(w):
-                s = F32(scale[j, i])
-                prob = np.zeros(layer.classes if class_map is None else len(class_map), F32)
-                p = classes[:, j, i]
-                if layer.tree is not None:
-                    if class_map is not None:
-                        mapped = s * p[class_map]
-                        prob = np.where(mapped > thresh, mapped, 0).astype(F32)
-                    else:
-                        top = layer.tree.top_prediction(p, hier_thresh)
-                        prob[top] = s if s > thresh else 0
-                elif s > thresh:
-                    probs = s * p
-                    prob = np.where(probs > thresh, probs, 0).astype(F32)
-                bbox = np.array([bx[j, i], by[j, i], bw[j, i], bh[j, i]], F32)
-                dets.append(Detection(bbox, float(s) if s > thresh else 0.0, prob))
-    correct_region_boxes(dets, im_w, im_h, net_w, net_h, relative)
-    return dets
+    # get_region_box: tx, ty already through the logistic in forward; tw, th scaled in double.
+    cols = np.arange(w, dtype=F32)[None, None, :]
+    rows = np.arange(h, dtype=F32)[None, :, None]
+    anchors = layer.biases[:2 * num].reshape(num, 2)[:, :, None, None]
+    boxes = np.stack([(cols + out[:, 0]) / F32(w), (rows + out[:, 1]) / F32(h),
+                      (np.exp(out[:, 2].astype(np.float64)) * anchors[:, 0] / w).astype(F32),
+                      (np.exp(out[:, 3].astype(np.float64)) * anchors[:, 1] / h).astype(F32)], axis=-1)
+    scale = np.ones((num, h, w), F32) if layer.background else out[:, layer.coords]
+    classes = out[:, first_class:first_class + layer.classes]
+    if layer.tree is not None:
+        hierarchy_predictions(classes, layer.tree, axis=1)
+    scale = scale.reshape(-1)
+    p = classes.transpose(0, 2, 3, 1).reshape(num * h * w, layer.classes)
+    if layer.tree is not None and class_map is not None:
+        mapped = scale[:, None] * p[:, class_map]
+        probs = np.where(mapped > thresh, mapped, F32(0))
+    elif layer.tree is not None:
+        probs = np.zeros_like(p)
+        for k in np.flatnonzero(scale > thresh):
+            probs[k, layer.tree.top_prediction(p[k], hier_thresh)] = scale[k]
+    else:
+        scaled = scale[:, None] * p
+        probs = np.where((scale[:, None] > thresh) & (scaled > thresh), scaled, F32(0))
+    boxes = correct_boxes(boxes.reshape(-1, 4), im_w, im_h, net_w, net_h, relative)
+    objectness = np.where(scale > thresh, scale, F32(0)).tolist()
+    return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness, probs.astype(F32))]
 
 
-def correct_region_boxes(dets, im_w, im_h, net_w, net_h, relative=True):
-    """Undo the letterbox: Darknet's integer new_w/new_h, double offsets, float boxes."""
+def correct_boxes(boxes, im_w, im_h, net_w, net_h, relative=True):
+    """correct_region_boxes on (n, 4) centre-format boxes: undo the letterbox with Darknet's integer
+    new_w/new_h, double offsets and float boxes; pixels unless relative. Returns a new array."""
     if F32(net_w) / F32(im_w) < F32(net_h) / F32(im_h):
         new_w, new_h = net_w, (im_h * net_w) // im_w
     else:
@@ -86,14 +81,13 @@ def correct_region_boxes(dets, im_w, im_h, net_w, net_h, relative=True):
     sx, sy = F32(new_w) / F32(net_w), F32(new_h) / F32(net_h)
     ox, oy = (net_w - new_w) / 2. / net_w, (net_h - new_h) / 2. / net_h
     gx, gy = F32(net_w) / F32(new_w), F32(net_h) / F32(new_h)
-    for d in dets:
-        x, y, w, h = d.bbox
-        x = F32((float(x) - ox) / float(sx))
-        y = F32((float(y) - oy) / float(sy))
-        w, h = w * gx, h * gy
-        if not relative:
-            x, w, y, h = x * F32(im_w), w * F32(im_w), y * F32(im_h), h * F32(im_h)
-        d.bbox = np.array([x, y, w, h], F32)
+    x, y, w, h = np.asarray(boxes, F32).T
+    x = ((x.astype(np.float64) - ox) / float(sx)).astype(F32)
+    y = ((y.astype(np.float64) - oy) / float(sy)).astype(F32)
+    w, h = w * gx, h * gy
+    if not relative:
+        x, w, y, h = x * F32(im_w), w * F32(im_w), y * F32(im_h), h * F32(im_h)
+    return np.stack([x, y, w, h], axis=1)
 
 
 def box_iou(a, b):

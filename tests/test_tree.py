@@ -82,6 +82,15 @@ def test_hierarchy_predictions_match_darknet(tree9k, stride):
                                       ref[key].reshape(2, tree9k.n, stride)[:, :, 0])
 
 
+def test_hierarchy_predictions_in_file_order_when_a_child_comes_first():
+    """Darknet's loop multiplies node 1 by its parent 2 before node 2 has been multiplied by node 0."""
+    tree = Tree(["a", "b", "c"], [-1, 2, 0])
+    assert tree.levels is None
+    p = hierarchy_predictions(np.array([.5, .4, .3], np.float32), tree)
+    np.testing.assert_array_equal(p, np.array([.5, np.float32(.4) * np.float32(.3), np.float32(.3) * np.float32(.5)],
+                                              np.float32))
+
+
 @needs_oracle
 @needs_9k
 @pytest.mark.parametrize("thresh", [.5, .45, .2, .01])
