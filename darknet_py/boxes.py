@@ -71,6 +71,18 @@ def region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier
     return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness, probs.astype(F32))]
 
 
+def detections_from_rows(indices, rows, total):
+    """A region_detections list of `total` detections from decoded rows (gpu.Plan.decode): rows[k] =
+    x, y, w, h, objectness, class probabilities of detection indices[k]; the rest have objectness and
+    probabilities 0 (and a zero box, unused: nothing reads the box of an empty detection)."""
+    rows = np.asarray(rows, F32)
+    boxes = np.zeros((total, 4), F32)
+    probs = np.zeros((total, rows.shape[1] - 5), F32)
+    objectness = np.zeros(total)
+    boxes[indices], objectness[indices], probs[indices] = rows[:, :4], rows[:, 4], rows[:, 5:]
+    return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness.tolist(), probs)]
+
+
 def correct_boxes(boxes, im_w, im_h, net_w, net_h, relative=True):
     """correct_region_boxes on (n, 4) centre-format boxes: undo the letterbox with Darknet's integer
     new_w/new_h, double offsets and float boxes; pixels unless relative. Returns a new array."""

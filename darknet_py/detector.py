@@ -6,7 +6,7 @@ import numpy as np
 from .backend import to_numpy
 from .boxes import NMS_THRESH, do_nms_sort, pixel_box, region_detections
 from .errors import DarknetError
-from .image import letterbox_image, load_image
+from .image import bgr_to_image, letterbox_image, load_image, read_bgr
 from .tree import hierarchy_predictions
 
 
@@ -17,8 +17,25 @@ class Found(NamedTuple):
     box: tuple
 
 
+def _is_path(image):
+    return isinstance(image, (str, bytes)) or hasattr(image, "__fspath__")
+
+
+def _is_bgr(image):
+    """An (H, W, 3) uint8 BGR array, as cv2.imread gives."""
+    return isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+
+
 def _as_image(image):
-    return load_image(image) if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") else image
+    """A path, an (H, W, 3) uint8 BGR array or a (3, H, W) float32 RGB image -> the float image."""
+    if _is_path(image):
+        return load_image(image)
+    return bgr_to_image(image) if _is_bgr(image) else image
+
+
+def image_size(image):
+    """(width, height) of an (H, W, 3) uint8 BGR array or a (3, H, W) float image."""
+    return (image.shape[1], image.shape[0]) if _is_bgr(image) else (image.shape[2], image.shape[1])
 
 
 def region_layer(net):
@@ -31,18 +48,21 @@ def region_layer(net):
 def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
     """Letterbox each image to the network size, run them as one batch, decode and NMS each.
 
-    Returns one list of boxes.Detection per image, in Darknet's order after do_nms_sort, boxes relative
-    to the image (test_detector: get_network_boxes(..., relative=1) then do_nms_sort(.45)).
+    images: paths, (H, W, 3) uint8 BGR arrays (cv2.imread's) or (3, H, W) float32 RGB images. On a GPU
+    (Network.to) paths and 8-bit images go up as bytes; letterbox, forward and decoding run there and only
+    the detections come back (gpu.GpuEngine.detect). Returns one list of boxes.Detection per image, in
+    Darknet's order after do_nms_sort, boxes relative to the image (test_detector:
+    get_network_boxes(..., relative=1) then do_nms_sort(.45)).
     """
-    images = [_as_image(im) for im in images]
     layer = region_layer(net)
-    batch = np.stack([letterbox_image(im, net.w, net.h) for im in images])
-    net.forward(batch)
-    results = []
-    for b, im in enumerate(images):
-        dets = region_detections(layer, b, im.shape[2], im.shape[1], net.w, net.h, thresh, hier_thresh)
-        results.append(do_nms_sort(dets, len(dets[0].prob), nms) if nms else dets)
-    return results
+    if net.gpu is not None and all(_is_path(im) or _is_bgr(im) for im in images):
+        results = net.gpu.detect([read_bgr(im) if _is_path(im) else im for im in images], thresh, hier_thresh)
+    else:
+        images = [_as_image(im) for im in images]
+        net.forward(np.stack([letterbox_image(im, net.w, net.h) for im in images]))
+        results = [region_detections(layer, b, im.shape[2], im.shape[1], net.w, net.h, thresh, hier_thresh)
+                   for b, im in enumerate(images)]
+    return [do_nms_sort(dets, len(dets[0].prob), nms) if nms else dets for dets in results]
 
 
 def labels(dets, names, im_w, im_h, thresh=.5):
@@ -52,10 +72,10 @@ def labels(dets, names, im_w, im_h, thresh=.5):
 
 
 def detect(net, image, names, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
-    """Objects in one image (a path or a (3, H, W) float32 RGB array) as a list of Found."""
-    im = _as_image(image)
+    """Objects in one image (a path, an (H, W, 3) uint8 BGR or a (3, H, W) float32 RGB array) as a list of Found."""
+    im = read_bgr(image) if _is_path(image) else image
     dets = detect_images(net, [im], thresh, hier_thresh, nms)[0]
-    return labels(dets, names, im.shape[2], im.shape[1], thresh)
+    return labels(dets, names, *image_size(im), thresh)
 
 
 def classify(net, image, top=5):

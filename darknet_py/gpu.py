@@ -23,6 +23,7 @@ compiled as C++ - how the kernels and this file are checked where there is no GP
 import numpy as np
 
 from .backend import cupy, get_kernel, to_numpy
+from .boxes import detections_from_rows, region_detections
 from .image import letterbox_size
 from .layers.batchnorm import BN_EPSILON
 
@@ -30,6 +31,7 @@ from .layers.batchnorm import BN_EPSILON
 ACTIVATION_CODES = ("logistic", "relu", "relie", "linear", "ramp", "tanh", "plse", "leaky", "elu", "loggy",
                     "stair", "hardtan", "lhtan", "selu")
 THREADS = 256  # threads per block of every launch: one thread per output element
+MAX_TREE_DEPTH = 64  # kernels/region.cu region_decode: deeper WordTrees are decoded on the host
 MAX_ELEMENTS = 2**31 - 1  # kernels index with int
 
 
@@ -285,6 +287,48 @@ class Plan:
         self.steps.append(step)
         return out
 
+    # -- detections
+
+    def can_decode(self, class_map=None):
+        """Whether region_decode decodes this network's output: a [region] last layer with kernels; a tree
+        only with a class map, every parent before its children and depth below MAX_TREE_DEPTH (else
+        boxes.region_detections decodes on the host, as for the top-prediction tree decoding)."""
+        layer = self.net.output_layer
+        if layer.type != "region" or not self._has_kernels(layer):
+            return False
+        tree = layer.tree
+        return tree is None or (class_map is not None and tree.levels is not None
+                                and len(tree.levels) < MAX_TREE_DEPTH)
+
+    def decode(self, sizes, thresh, class_map=None, relative=True):
+        """get_region_detections + correct_region_boxes of every image on the device (region_decode);
+        returns (indices, rows) of the detections with a nonzero objectness, still on the device.
+        sizes: each image's (width, height)."""
+        xp, layer = self.xp, self.net.output_layer
+        _, h, w = layer.out_shape
+        tree = layer.tree
+        map_size = len(class_map) if tree is not None else 0  # Darknet uses the map for trees only
+        rows = xp.empty((self.batch * layer.num * h * w, 5 + (map_size or layer.classes)), np.float32)
+        parents = tree.parent if tree is not None else np.zeros(1)
+        mapping = class_map if map_size else np.zeros(1)
+        ints = [xp.asarray(np.asarray(a, np.int32).reshape(-1)) for a in (sizes, parents, mapping)]
+        self.runner.launch("region.cu", "region_decode", len(rows), self.buffers[self.net.layers.index(layer)],
+                           rows, xp.asarray(layer.biases, np.float32), *ints, layer.num, layer.entries, self.batch,
+                           w, h, layer.coords, int(bool(layer.background)), layer.classes, map_size, float(thresh),
+                           self.net.w, self.net.h, int(relative))
+        keep = xp.flatnonzero(rows[:, 4] > 0)
+        return keep, rows[keep]
+
+    def detections(self, sizes, thresh, class_map=None, relative=True):
+        """decode's results brought to the host as one full region_detections list per image."""
+        layer = self.net.output_layer
+        _, h, w = layer.out_shape
+        per_image = layer.num * h * w
+        keep, rows = (to_numpy(a) for a in self.decode(sizes, thresh, class_map, relative))
+        image = keep // per_image
+        return [detections_from_rows(keep[image == b] % per_image, rows[image == b], per_image)
+                for b in range(self.batch)]
+
     # -- images
 
     def letterbox(self, bgr, image):
@@ -403,6 +447,22 @@ class GpuEngine:
                 plan.letterbox(cupy.ascontiguousarray(cupy.asarray(bgr, np.uint8)), i)
             self._run(plan)
         return self._result(plan, on_host=True)
+
+    def detect(self, images, thresh, hier_thresh=.5, class_map=None, relative=True):
+        """region_detections of 8-bit BGR images (cv2.imread's): uploaded as bytes, letterboxed, run and
+        decoded on the GPU; only the detections come back (the whole output where Plan.can_decode says
+        the host must decode). One full Darknet-order list per image."""
+        plan = self.prepare(len(images))
+        sizes = [(im.shape[1], im.shape[0]) for im in images]
+        if not plan.can_decode(class_map):
+            self.forward_images(images)
+            return [region_detections(self.net.output_layer, b, im_w, im_h, self.net.w, self.net.h, thresh,
+                                      hier_thresh, relative, class_map) for b, (im_w, im_h) in enumerate(sizes)]
+        with cupy.cuda.Device(self.device), self.stream:
+            for i, bgr in enumerate(images):
+                plan.letterbox(cupy.ascontiguousarray(cupy.asarray(bgr, np.uint8)), i)
+            self._run(plan)
+            return plan.detections(sizes, thresh, class_map, relative)
 
     def _run(self, plan):
         if self.graph is not None:

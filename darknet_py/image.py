@@ -15,17 +15,27 @@ from .errors import ImageError
 _COLORS = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 1], [0, 1, 0], [1, 1, 0], [1, 0, 0]], np.float32)
 
 
+def read_bgr(path):
+    """An image file as OpenCV decodes it: (H, W, 3) uint8 BGR (what the GPU path uploads)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageError(f"cannot read image: {path}")
+    return bgr
+
+
+def bgr_to_image(bgr):
+    """(H, W, 3) uint8 BGR -> (3, H, W) float32 RGB in [0, 1]: byte/255. is a double division rounded
+    once to float, as in mat_to_image/load_image_stb."""
+    return (bgr[:, :, ::-1].transpose(2, 0, 1) / 255.).astype(np.float32)
+
+
 def load_image(path):
     """Decode an image file to (3, H, W) float32 RGB in [0, 1], like darknet's load_image_color(path, 0, 0).
 
     The oracle build decodes with OpenCV too (load_image_cv: imread colour, BGR->RGB, byte/255.).
     Darknet built without OpenCV uses stb_image, whose JPEG decoding differs by up to 3/255.
     """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ImageError(f"cannot read image: {path}")
-    # byte/255. is a double division rounded once to float, as in mat_to_image/load_image_stb.
-    return (bgr[:, :, ::-1].transpose(2, 0, 1) / 255.).astype(np.float32)
+    return bgr_to_image(read_bgr(path))
 
 
 def resize_image(im, w, h):

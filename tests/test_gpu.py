@@ -130,6 +130,26 @@ def test_detections_are_identical(random_weights):
     np.testing.assert_allclose([b for _, b in gpu], [b for _, b in cpu], rtol=1e-4, atol=1e-5)
 
 
+def test_detect_on_the_gpu_equals_the_cpu(random_weights):
+    """detect_images with the net on the GPU (bytes up, letterbox, forward and decode there, only the
+    detections back) gives the CPU path's classes, probabilities and boxes."""
+    from darknet_py.detector import detect_images
+    paths = [data_file(name) for name in ("dog.jpg", "eagle.jpg")]
+    if not all(p.exists() for p in paths):
+        pytest.skip("needs data/dog.jpg and data/eagle.jpg (make data)")
+    cfg = project_cfg("yolov2")
+    net = Network.from_cfg(cfg).load_weights(random_weights(cfg, confident=True))
+    cpu = detect_images(net, paths, .25)
+    gpu = detect_images(net.to(0), paths, .25)
+    for ours, ref in zip(gpu, cpu):
+        live = [(k, d) for k, d in enumerate(ref) if d.prob.max() > 0]
+        assert live, "the confident weights should give detections"
+        assert [k for k, d in enumerate(ours) if d.prob.max() > 0] == [k for k, _ in live]
+        for k, d in live:
+            np.testing.assert_allclose(ours[k].prob, d.prob, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(ours[k].bbox, d.bbox, rtol=1e-4, atol=1e-5)
+
+
 def test_select_device():
     assert backend.select_device(None) == 0
     assert backend.select_device("cpu") == "cpu"

@@ -11,10 +11,12 @@ import pytest
 import kernel_host
 from conftest import ROOT, project_cfg, relative_error, sane_parameters
 from darknet_py.activations import activate, gradient
+from darknet_py.boxes import region_detections
 from darknet_py.gpu import ACTIVATION_CODES, Plan, bn_denominator
 from darknet_py.image import letterbox_image
 from darknet_py.layers.batchnorm import bn_inference
 from darknet_py.network import Network
+from darknet_py.tree import read_map
 
 pytestmark = pytest.mark.skipif(not kernel_host.available(), reason="needs g++ to build the kernels for the CPU")
 
@@ -288,3 +290,49 @@ def test_letterbox_is_bit_exact(tmp_path, im_w, im_h, w, h):
     for i, bgr in enumerate(images):
         im = (bgr[:, :, ::-1].transpose(2, 0, 1) / 255.).astype(np.float32)  # image.load_image's conversion
         np.testing.assert_array_equal(plan.batch_view(plan.input)[i], letterbox_image(im, w, h))
+
+
+def decode_cases(tmp_path, random_weights):
+    """(network, class map) pairs: a softmax region, a logistic one, and YOLO9000's tree with coco9k.map."""
+    cases = []
+    for softmax in (1, 0):
+        cfg = write_cfg(tmp_path, DETECTOR.format(w=40, h=32, softmax=softmax, region_filters=2 * 8), f"d{softmax}.cfg")
+        cases.append((sane_parameters(Network.from_cfg(cfg), seed=softmax), None))
+    if (ROOT / "data" / "9k.tree").exists():
+        cfg = project_cfg("yolo9000")
+        net = Network.from_cfg(cfg).load_weights(random_weights(cfg, confident=True))
+        net.resize(64, 64)
+        cases.append((net, read_map(ROOT / "data" / "coco9k.map")))
+    return cases
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_region_decode_gives_region_detections(tmp_path, random_weights, relative):
+    """gpu.Plan.decode (get_region_detections + correct_region_boxes on the device, only live detections
+    returned) against boxes.region_detections on the same region output, for letterboxes of two sizes."""
+    sizes = [(50, 40), (33, 61)]
+    for net, class_map in decode_cases(tmp_path, random_weights):
+        plan = Plan(net, len(sizes), kernel_host.HostRunner())
+        plan.batch_view(plan.input)[...] = random_input(net, len(sizes))
+        plan.run()
+        plan.set_layer_outputs()
+        assert plan.can_decode(class_map)
+        for thresh in (.5, .2, .005):
+            got = plan.detections(sizes, thresh, class_map, relative)
+            for b, (im_w, im_h) in enumerate(sizes):
+                ref = region_detections(net.output_layer, b, im_w, im_h, net.w, net.h, thresh, .5, relative, class_map)
+                assert len(got[b]) == len(ref)
+                live = [k for k, d in enumerate(ref) if d.objectness]
+                assert [k for k, d in enumerate(got[b]) if d.objectness] == live
+                assert live or thresh > .4  # the low thresholds keep some
+                for k in live:
+                    assert got[b][k].objectness == ref[k].objectness
+                    np.testing.assert_array_equal(got[b][k].bbox, ref[k].bbox)
+                    np.testing.assert_array_equal(got[b][k].prob, ref[k].prob)
+
+
+def test_region_decode_leaves_top_prediction_trees_to_the_host(tmp_path):
+    tree = write_cfg(tmp_path, TREE, "t.tree")
+    net = sane_parameters(Network.from_cfg(write_cfg(tmp_path, TREE_NET.format(tree=tree))))
+    plan = Plan(net, 1, kernel_host.HostRunner())
+    assert not plan.can_decode(None) and plan.can_decode(list(range(8)))

@@ -10,7 +10,7 @@ from .common import common_flags, data_path, flag_device, image_paths, load_netw
 
 def test(args):
     from ..detector import detect_images, labels
-    from ..image import draw_detections, load_image, save_image
+    from ..image import bgr_to_image, draw_detections, read_bgr, save_image
     thresh = args.value("-thresh", .5, float)
     hier = args.value("-hier", .5, float)
     nms = args.value("-nms", .45, float)
@@ -22,9 +22,10 @@ def test(args):
     names = read_names(data_path(read_data_cfg(data).get("names", "data/names.list"), data))
     found_all = []
     for n, path in enumerate(image_paths(rest)):
-        im = load_image(path)
+        bgr = read_bgr(path)
+        im = bgr_to_image(bgr)  # drawn on below
         start = time.time()
-        dets = detect_images(net, [im], thresh, hier, nms)[0]
+        dets = detect_images(net, [bgr], thresh, hier, nms)[0]  # bytes up to a GPU, as they are
         print(f"{path}: Predicted in {time.time() - start:f} seconds.")
         found = labels(dets, names, im.shape[2], im.shape[1], thresh)
         for f in found:
