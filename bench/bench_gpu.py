@@ -12,6 +12,9 @@ TF32 off, as ours runs float32 GEMMs. Weights: weights/<cfg>.weights when presen
 (speed does not depend on the values). Needs CuPy and a CUDA GPU; without PyTorch the peer columns
 are left out. The first line checks that both engines compute the same network.
 
+Fast-mode rows (-half: TF32 GEMMs): the same timing, and the output's largest difference from the
+float32 run on the same random input, relative to its largest value.
+
 Training rows (yolov2-tiny and yolov2 at 416): images/s of train/sgd.py train_datum on the GPU
 (gpu_train.py: forward, region loss on the host, backward, SGD update; subdivisions 1, random images and
 boxes already in host memory as the loaders give them) against the peer training the same layers with
@@ -41,6 +44,7 @@ import numpy as np  # noqa: E402
 SIDES = list(range(288, 609, 32))        # yolov2's multi-scale sizes, batch 1
 BATCH_ROWS = [(name, 416, b) for name in ("yolov2", "yolov2-tiny") for b in (1, 8, 64)]
 QUICK_SIDES, QUICK_BATCH_ROWS = [416], [("yolov2-tiny", 416, 1), ("yolov2", 416, 8)]
+FAST_ROWS = [("yolov2", 416, 1), ("yolov2-tiny", 416, 1), ("yolov2", 416, 64)]  # -half rows
 TRAIN_ROWS = [("yolov2-tiny", 416, 16), ("yolov2", 416, 16)]  # (cfg, side, minibatch)
 TRAIN_RUNS = 10                          # timed training steps per row (median reported)
 WARMUP = 5                               # untimed runs before timing each row
@@ -206,6 +210,24 @@ def time_peer_training(torch, net, side, batch, runs):
     return median_ms(step, runs), torch.cuda.max_memory_allocated()
 
 
+def fast_rows(nets, runs):
+    import cupy
+    print("\nfast mode (-half: TF32 GEMMs, float32 elsewhere)")
+    print(f"{'model':12s} {'size':>4s} {'batch':>5s} {'ms':>8s} {'img/s':>8s} {'float32 ms':>10s} {'speed-up':>8s}"
+          f" {'max rel diff':>12s}")
+    for model, side, batch in FAST_ROWS:
+        net = nets[model]
+        exact_ms, _, _, _ = time_ours(net, side, batch, runs)
+        x = cupy.random.random((batch, 3, side, side), dtype=np.float32)
+        reference = cupy.array(net.gpu.forward(x))
+        net.to(0, half=True)
+        ms, _, _, _ = time_ours(net, side, batch, runs)
+        diff = float(cupy.abs(net.gpu.forward(x) - reference).max() / cupy.abs(reference).max())
+        net.to(0)
+        print(f"{model:12s} {side:4d} {batch:5d} {ms:8.2f} {1e3 * batch / ms:8.1f} {exact_ms:10.2f}"
+              f" {exact_ms / ms:8.2f} {diff:12.2e}", flush=True)
+
+
 def train_rows(nets, torch, runs):
     print("\ntraining (forward, loss, backward, update; minibatch images/s)")
     print(f"{'model':12s} {'size':>4s} {'batch':>5s} {'ours ms':>8s} {'img/s':>8s} {'MiB':>7s}"
@@ -300,6 +322,8 @@ def main():
                 eager_ms, graph_ms, peak, _ = time_peer(torch, net, side, batch, args.runs)
                 line += f" {eager_ms:8.2f} {graph_ms:8.2f} {peak / 2**20:7.0f} {ms / graph_ms:10.2f}"
             print(line, flush=True)
+        if not args.quick:
+            fast_rows(nets, args.runs)
         if train_models:  # last: training changes the weights the inference rows use
             train_rows(nets, torch, TRAIN_RUNS)
 

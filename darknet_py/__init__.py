@@ -17,13 +17,14 @@ from .network import Network  # noqa: E402
 __version__ = "0.1.0"
 
 
-def load(cfg, weights=None, device=None):
+def load(cfg, weights=None, device=None, half=False):
     """A Network built from a Darknet .cfg, with its .weights loaded when given, on `device`: "cpu", a GPU
-    index, or None for a GPU when CuPy sees one (backend.select_device)."""
+    index, or None for a GPU when CuPy sees one (backend.select_device). half=True: the GPU's fast mode
+    (TF32 GEMMs)."""
     net = Network.from_cfg(cfg)
     if weights:
         net.load_weights(weights)
-    return net.to(device)
+    return net.to(device, half=half)
 
 
 __all__ = ["Network", "load", "detect", "detect_images", "classify", "read_names", "Found",

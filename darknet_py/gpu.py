@@ -12,9 +12,9 @@ is set to a (B, C, H, W) view of each buffer, so per-layer inspection works as o
 Layers without a kernel here (e.g. [shortcut], [reorg] flatten/extra, the CPU-build region tree) run
 their own `forward` on CuPy arrays (one `xp` code path); such a plan is not captured as a graph.
 
-Precision: float32 throughout, as Darknet. CuPy's TF32 switch (CUPY_TF32=1 in the environment before
-start) makes the GEMMs use TF32 tensor cores; its speed and accuracy are to be measured on a GPU
-(bench/bench_gpu.py), and half precision is not implemented.
+Precision: float32 throughout, as Darknet. The fast mode (`half=True`, the CLI's -half) runs the GEMMs
+on TF32 tensor cores (10-bit mantissa inputs, float32 accumulation); kernels and buffers stay float32.
+bench/bench_gpu.py measures its speed and its difference from float32.
 
 Runners: the plan calls `runner.launch(file, kernel, count, *args)` and `runner.matmul(a, b, out)`;
 `CupyRunner` runs them on the GPU. tests/kernel_host.py runs the same plan on the CPU with the kernels
@@ -45,17 +45,29 @@ def _kernel_arg(a):
 
 
 class CupyRunner:
-    """Runs a plan's steps on the current GPU."""
+    """Runs a plan's steps on the current GPU; tf32=True: GEMMs on TF32 tensor cores (the fast mode)."""
 
-    def __init__(self):
+    def __init__(self, tf32=False):
         self.xp = cupy
+        self.tf32 = tf32
 
     def launch(self, file, name, count, *args):
         blocks = (count + THREADS - 1) // THREADS
         get_kernel(file, name)((blocks,), (THREADS,), tuple(_kernel_arg(a) for a in args))
 
     def matmul(self, a, b, out):
-        cupy.matmul(a, b, out=out)
+        if not self.tf32:
+            cupy.matmul(a, b, out=out)
+            return
+        # CuPy picks cuBLAS's compute type per call from a process-wide setting (what CUPY_TF32=1 sets at
+        # start); switch it for this GEMM only, so float32 work elsewhere stays float32.
+        from cupy._core import _routines_linalg as linalg
+        previous = linalg.get_compute_type(np.float32)
+        linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32)
+        try:
+            cupy.matmul(a, b, out=out)
+        finally:
+            linalg.set_compute_type(np.float32, previous)
 
 
 def bn_denominator(rolling_variance):
@@ -363,8 +375,8 @@ class GpuEngine:
     every layer has kernels and the capture allocates nothing; eager launches otherwise. Training:
     a gpu_train.GpuTrainer, whose parameters come back to the layers before the next inference plan."""
 
-    def __init__(self, net, device, graphs=True):
-        self.net, self.device, self.graphs = net, device, graphs
+    def __init__(self, net, device, graphs=True, half=False):
+        self.net, self.device, self.graphs, self.half = net, device, graphs, half
         self.plan = self.key = self.graph = None
         self.trainer = None
         self.graph_error = None  # why the current plan runs without a graph
@@ -398,7 +410,7 @@ class GpuEngine:
             return self.plan
         self.release()
         with cupy.cuda.Device(self.device), self.stream:
-            self.plan = Plan(self.net, batch, CupyRunner())
+            self.plan = Plan(self.net, batch, CupyRunner(tf32=self.half))
             self.key = key
             self.plan.run()  # compiles the kernels and lets cuBLAS set up before any capture
             if self.graphs:

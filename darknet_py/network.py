@@ -144,18 +144,19 @@ class Network:
 
     gpu = None  # the GpuEngine that runs inference when the network is on a GPU (set by `to`)
 
-    def to(self, device=None):
+    def to(self, device=None, half=False):
         """Run inference on `device`: "cpu", a GPU index, "cuda:N", or None for a GPU when CuPy sees one
         (backend.select_device). Parameters are copied to the GPU when a plan is built, so call it after
         loading weights (and again after changing them by hand). train/sgd.py: train_datum then trains
-        on that GPU too (gpu_train.py)."""
+        on that GPU too (gpu_train.py). half=True: the GPU's fast mode for inference (TF32 GEMMs, gpu.py);
+        no effect on the CPU."""
         from .backend import select_device
         device = select_device(device)
         if device == "cpu":
             self.gpu = None
         else:
             from .gpu import GpuEngine
-            self.gpu = GpuEngine(self, device)
+            self.gpu = GpuEngine(self, device, half=half)
         return self
 
     def resize(self, w, h):

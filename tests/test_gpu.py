@@ -150,6 +150,20 @@ def test_detect_on_the_gpu_equals_the_cpu(random_weights):
             np.testing.assert_allclose(ours[k].bbox, d.bbox, rtol=1e-4, atol=1e-5)
 
 
+def test_fast_mode_is_close_to_float32_and_leaves_the_setting_alone(random_weights):
+    """half=True (TF32 GEMMs): the output within 2e-2 of float32's largest value (bench_gpu.py prints the
+    figure), and CuPy's float32 compute type is what it was afterwards."""
+    from cupy._core import _routines_linalg as linalg
+    before = linalg.get_compute_type(np.float32)
+    cfg = project_cfg("yolov2")
+    net = Network.from_cfg(cfg).load_weights(random_weights(cfg))
+    x = np.random.default_rng(0).uniform(0, 1, (1,) + net.input_shape).astype(np.float32)
+    exact = np.array(net.to(0).forward(x), copy=True)
+    fast = np.array(net.to(0, half=True).forward(x), copy=True)
+    assert 0 < relative_error(fast, exact) < 2e-2
+    assert linalg.get_compute_type(np.float32) == before
+
+
 def test_select_device():
     assert backend.select_device(None) == 0
     assert backend.select_device("cpu") == "cpu"

@@ -59,7 +59,7 @@ def common_flags(args):
     threads = args.value("-threads", None, int)
     if threads:
         set_threads(threads)
-    return {"cpu_tree": args.flag("-darknet_cpu_tree"), "nogpu": args.flag("-nogpu"),
+    return {"cpu_tree": args.flag("-darknet_cpu_tree"), "nogpu": args.flag("-nogpu"), "half": args.flag("-half"),
             "gpus": args.value("-gpus", None), "gpu_index": args.value("-i", None)}
 
 
@@ -72,7 +72,10 @@ def load_network(cfg, weights, flags):
     print(net.summary(), file=sys.stderr)
     if weights:
         net.load_weights(weights)
-    return net.to(flag_device(flags))
+    device = flag_device(flags)
+    if flags["half"] and device == "cpu":
+        print("-half: no GPU, running float32 on the CPU", file=sys.stderr)
+    return net.to(device, half=flags["half"])
 
 
 def flag_device(flags):
