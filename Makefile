@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where `make weights` looks before downloading (CI points it at ../shared/weights).
 export DARKNET_WEIGHTS_MIRROR ?= $(abspath ../shared/weights)
 
-.PHONY: install oracle test bench bench-gpu data weights
+.PHONY: install oracle test bench bench-gpu gpu-check data weights
 
 install: oracle
 	$(PYTHON) -m pip install -q -e ".[test]"
@@ -23,6 +23,12 @@ bench:
 
 bench-gpu:
 	$(PYTHON) bench/bench_gpu.py
+
+# On a machine with an NVIDIA GPU: the GPU tests (inference and training against the CPU path), then
+# a quick benchmark (`make bench-gpu` for the full tables).
+gpu-check:
+	$(PYTHON) -m pytest -q tests/test_gpu.py tests/test_gpu_train.py tests/test_kernels_compile.py
+	$(PYTHON) bench/bench_gpu.py --quick
 
 data:
 	$(PYTHON) -m darknet_py data get -dest data >/dev/null
