@@ -86,3 +86,7 @@ def conv(filters, size=3, stride=1, activation="leaky", batch_normalize=1, **opt
     """A padded [convolutional] section."""
     return section("convolutional", batch_normalize=batch_normalize, filters=filters, size=size, stride=stride,
                    pad=1, activation=activation, **options)
+
+
+def maxpool(size=2, stride=2):
+    return section("maxpool", size=size, stride=stride)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import needs_oracle, relative_error
+from conftest import conv, maxpool, needs_oracle, relative_error, section
 from darknet_py.activations import FORWARD, activate, gradient
 from darknet_py.network import Network
 from darknet_py.train.sgd import train_datum
@@ -223,41 +223,9 @@ policy=steps
 steps=1,100
 scales=.5,.1
 
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=4
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[route]
-layers=-1,-2
-
-[reorg]
-stride=2
-
-[convolutional]
-filters=5
-size=1
-stride=1
-activation=linear
-
-[cost]
-type=sse
-"""
+""" + (
+    conv(8) + maxpool() + conv(4, size=1) + section("route", layers="-1,-2") + section("reorg", stride=2)
+    + conv(5, size=1, activation="linear", batch_normalize=0) + section("cost", type="sse"))
 
 # A classifier-style tail: grouped stride-2 conv, 2x2/1 maxpool, shortcut, avgpool, connected+BN,
 # softmax (its own cross-entropy plus a smooth-L1 cost on top, both as Darknet adds them).
@@ -271,46 +239,11 @@ learning_rate=0.05
 momentum=0.9
 decay=0.0005
 
-[convolutional]
-batch_normalize=1
-filters=6
-size=3
-stride=2
-pad=1
-groups=2
-activation=leaky
-
-[maxpool]
-size=2
-stride=1
-
-[convolutional]
-filters=6
-size=3
-stride=1
-pad=1
-activation=logistic
-
-[shortcut]
-from=-3
-activation=leaky
-
-[avgpool]
-
-[connected]
-output=7
-batch_normalize=1
-activation=tanh
-
-[connected]
-output=5
-activation=linear
-
-[softmax]
-
-[cost]
-type=smooth
-"""
+""" + (
+    conv(6, stride=2, groups=2) + maxpool(2, 1) + conv(6, activation="logistic", batch_normalize=0)
+    + section("shortcut", activation="leaky", **{"from": -3}) + section("avgpool")
+    + section("connected", output=7, batch_normalize=1, activation="tanh")
+    + section("connected", output=5, activation="linear") + section("softmax") + section("cost", type="smooth"))
 
 
 def weights_body(path):

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import oracle
 import pytest
-from conftest import ROOT, SHARED, needs_oracle, project_cfg
+from conftest import ROOT, SHARED, conv, maxpool, needs_oracle, project_cfg, section
 
 from darknet_py.classification_data import (
     ClassAugment,
@@ -185,58 +185,10 @@ exposure=.75
 max_crop={max_crop}
 min_crop={size}
 
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=32
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=128
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-filters={classes}
-size=1
-stride=1
-pad=1
-activation=linear
-
-[avgpool]
-
-[softmax]
-groups=1
-"""
+""" + (
+    conv(16) + maxpool() + conv(32) + maxpool() + conv(16, size=1) + conv(128)
+    + conv("{classes}", size=1, activation="linear", batch_normalize=0) + section("avgpool")
+    + section("softmax", groups=1))
 
 
 def small_cfg(path, size, classes, max_batches=4, batch=8, lr=.01):

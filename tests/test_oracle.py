@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import oracle
+from conftest import conv, maxpool, section
 
 pytestmark = pytest.mark.skipif(not oracle.available(), reason="pjreddie darknet (the oracle) not installed")
 
@@ -20,33 +21,9 @@ width=32
 height=32
 channels=3
 
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=16
-size=1
-stride=1
-pad=1
-activation=linear
-
-[region]
-anchors=1.0,1.5, 3.0,2.0
-bias_match=1
-classes=3
-coords=4
-num=2
-softmax=1
-"""
+""" + (
+    conv(8) + maxpool() + conv(16, size=1, activation="linear", batch_normalize=0)
+    + section("region", anchors="1.0,1.5, 3.0,2.0", bias_match=1, classes=3, coords=4, num=2, softmax=1))
 
 
 def small_region_weights(path, seed=0):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import ROOT, SHARED, needs_oracle
+from conftest import ROOT, SHARED, conv, maxpool, needs_oracle, section
 from darknet_py import cli, weights as weights_module
 from darknet_py.data import read_names
 from darknet_py.detector import detect_images, labels
@@ -55,66 +55,12 @@ saturation=1.2
 exposure=1.2
 hue=.05
 
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=32
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=14
-activation=linear
-
-[region]
-anchors=2,2,3,3
-bias_match=1
-classes=2
-coords=4
-num=2
-softmax=1
-jitter=.1
-rescore=1
-object_scale=5
-noobject_scale=1
-class_scale=1
-coord_scale=1
-absolute=1
-thresh=.6
-random=0
-"""
+""" + (
+    conv(8) + maxpool() + conv(16) + maxpool() + conv(32) + maxpool()
+    + conv(14, size=1, activation="linear", batch_normalize=0)
+    + section("region", anchors="2,2,3,3", bias_match=1, classes=2, coords=4, num=2, softmax=1, jitter=.1,
+              rescore=1, object_scale=5, noobject_scale=1, class_scale=1, coord_scale=1, absolute=1, thresh=.6,
+              random=0))
 
 
 def make_dataset(root, n, seed=0):
