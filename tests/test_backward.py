@@ -199,6 +199,14 @@ def test_smooth_l1_outside_one_keeps_darknets_sign(tmp_path):
     assert net.layers[0].cost == pytest.approx(.25 + 5 + 5)
 
 
+def test_leaky_as_maximum_is_darknets_conditional():
+    """FORWARD["leaky"] computes max(x, .1x): the bits of (x > 0) ? x : .1f*x, special values included."""
+    x = np.random.default_rng(12).normal(0, 3, 1000).astype(np.float32)
+    x[:8] = [0., -0., np.inf, -np.inf, np.nan, 1e-45, -1e-45, -1e-38]
+    expected = np.where(x > 0, x, np.float32(.1) * x)
+    np.testing.assert_array_equal(activate("leaky", x).view(np.int32), expected.view(np.int32))
+
+
 @pytest.mark.parametrize("name", sorted(FORWARD))
 def test_activation_gradients(name):
     x = np.random.default_rng(11).uniform(-6, 6, 200)
