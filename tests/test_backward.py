@@ -114,6 +114,24 @@ def test_maxpool_gradient_goes_to_the_first_maximum(tmp_path):
     np.testing.assert_array_equal(delta, [[[[0, 5], [0, 0]]]])  # forward_maxpool_layer's strict '>'
 
 
+@pytest.mark.parametrize("pool", ["size=2\nstride=2", "size=2\nstride=1", "size=3\nstride=2"])
+def test_maxpool_picks_darknets_first_maximum_among_ties(tmp_path, pool):
+    """The 2x2 pair-then-winner maximum and the tap scan give forward_maxpool_layer's output and
+    l.indexes (strict '>' from -FLT_MAX, taps outside the map skipped) on values full of ties."""
+    net = build(tmp_path, f"[maxpool]\n{pool}\n", c=2, h=7, w=7, batch=2)
+    x = np.random.default_rng(6).integers(0, 3, (2, 2, 7, 7)).astype(np.float32)
+    net.forward(x, train=True)
+    layer = net.layers[0]
+    k, stride, offset = layer.size, layer.stride, -(layer.padding // 2)
+    for b, c, i, j in np.ndindex(layer.output.shape):
+        best, arg = -np.finfo(np.float32).max, -1
+        for t in range(k * k):
+            y, xx = offset + i * stride + t // k, offset + j * stride + t % k
+            if 0 <= y < 7 and 0 <= xx < 7 and x[b, c, y, xx] > best:
+                best, arg = x[b, c, y, xx], t
+        assert layer.output[b, c, i, j] == best and layer.argmax[b, c, i, j] == arg
+
+
 def test_avgpool_connected(tmp_path, x):
     gradient_check(build(tmp_path, "[avgpool]\n[connected]\noutput=5\nactivation=tanh\n"), x)
 

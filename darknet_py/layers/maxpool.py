@@ -60,6 +60,10 @@ class MaxpoolLayer(Layer):
             padded = x[s]
             if padding:  # taps beyond the map read -FLT_MAX
                 padded = xp.pad(padded, ((0, 0), (0, 0), (before, after_h), (before, after_w)), constant_values=-xp.inf)
+            if k == 2:
+                self._pool_2x2(xp, [padded[tap(ky, kx)] for ky in range(2) for kx in range(2)], out[s],
+                               self.argmax[s] if net.train else None)
+                return
             out[s] = padded[tap(0, 0)]
             greater = xp.empty(out[s].shape, bool)
             for i in range(1, k * k):
@@ -71,6 +75,18 @@ class MaxpoolLayer(Layer):
         run_slices(pool, x.shape[0])
         self.output = out
         return out
+
+    @staticmethod
+    def _pool_2x2(xp, taps, out, argmax):
+        """The max of a 2x2 window's taps (a, b, c, d in row-major order) as two pairs then the pair
+        winners, the second pair only when strictly greater: the first maximum, as the C scan keeps
+        (argmax: its tap number, when given). Half the passes of the tap-by-tap scan."""
+        a, b, c, d = taps
+        first, second = xp.maximum(a, b), xp.maximum(c, d)
+        if argmax is not None:
+            second_wins = second > first
+            xp.copyto(argmax, xp.where(second_wins, (d > c).view(xp.uint8) + xp.uint8(2), (b > a).view(xp.uint8)))
+        xp.maximum(first, second, out=out)
 
     def backward(self, x, delta, net):
         """backward_maxpool_layer: net.delta[indexes[i]] += l.delta[i]; the window's argmax tap gets it all."""
@@ -85,9 +101,10 @@ class MaxpoolLayer(Layer):
             padded = delta[s]  # windows within the map add straight into the input's delta
             if padding:
                 padded = xp.zeros((s.stop - s.start, c, h + before + after_h, w + before + after_w), delta.dtype)
-            for i in range(self.size * self.size):
+            zero = delta.dtype.type(0)
+            for i in range(self.size * self.size):  # where() then add: twice as fast as a masked add
                 window = padded[tap(*divmod(i, self.size))]
-                xp.add(window, self.delta[s], out=window, where=self.argmax[s] == i)
+                window += xp.where(self.argmax[s] == i, self.delta[s], zero)
             if padding:
                 delta[s] += padded[:, :, before:before + h, before:before + w]
         run_slices(unpool, b)
