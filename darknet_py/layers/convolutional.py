@@ -156,22 +156,27 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         gradients = [None] * len(self.train_columns)
 
         def slice_backward(part):
+            # Image by image, as Darknet: one image's input-delta columns at a time stay small (a whole
+            # slice's were hundreds of MB, allocated afresh every step).
             s, cols = self.train_columns[part]
             total, product = (xp.zeros((g, n // g, cols.shape[2]), d.dtype) for _ in range(2))
+            dcols = None if delta is None else xp.empty((g, cols.shape[2], out_h * out_w), d.dtype)
             for i in range(cols.shape[0]):
                 xp.matmul(d[s.start + i], cols[i].transpose(0, 2, 1), out=product)
                 total += product
+                if dcols is None:  # the first layer: Darknet's net.delta is NULL
+                    continue
+                xp.matmul(weights.transpose(0, 2, 1), d[s.start + i], out=dcols)
+                image_delta = delta[s.start + i:s.start + i + 1]
+                if self._is_1x1:
+                    # gemm(1,0,...,beta=0) writes straight into net.delta: a 1x1 convolution overwrites the
+                    # delta already accumulated there (e.g. by a route), as Darknet does.
+                    image_delta[...] = dcols.reshape(image_delta.shape)
+                else:
+                    _, h, w = self.in_shape
+                    image_delta += col2im(dcols.reshape(1, -1, out_h * out_w), self.size, self.stride,
+                                          self.padding, h, w)
             gradients[part] = total
-            if delta is None:  # the first layer: Darknet's net.delta is NULL
-                return
-            dcols = xp.matmul(weights.transpose(0, 2, 1)[None], d[s]).reshape(cols.shape[0], -1, out_h * out_w)
-            if self._is_1x1:
-                # gemm(1,0,...,beta=0) writes straight into net.delta: a 1x1 convolution overwrites the delta
-                # already accumulated there (e.g. by a route), as Darknet does.
-                delta[s] = dcols.reshape(delta[s].shape)
-            else:
-                _, h, w = self.in_shape
-                delta[s] += col2im(dcols, self.size, self.stride, self.padding, h, w)
         run_parts(slice_backward, len(self.train_columns))
         self.train_columns = None
         accumulate(self, "weight_updates", sum(gradients[1:], gradients[0]).reshape(self.weights.shape))
