@@ -69,6 +69,26 @@ class BatchnormParams:
         self.rolling_mean = np.zeros(n, np.float32)
         self.rolling_variance = np.zeros(n, np.float32)
 
+    def normalize_or_add_bias(self, out, net):
+        """forward_convolutional/connected_layer after the GEMM, in place over channel axis 1 of out: batch
+        normalization (the batch's statistics in training, the rolling ones otherwise) or the bias."""
+        xp = array_module(out)
+        if self.batch_normalize and net.train:
+            self.batchnorm_train(out)
+        elif self.batch_normalize:
+            bn_inference(out, xp.asarray(self.scales), xp.asarray(self.biases),
+                         xp.asarray(self.rolling_mean), xp.asarray(self.rolling_variance))
+        else:
+            out += _channels(out, xp.asarray(self.biases))
+        return out
+
+    def normalize_or_add_bias_backward(self, delta):
+        """Its backward on this layer's delta (B, C, ...): batch-norm's, or the bias updates."""
+        if self.batch_normalize:
+            self.batchnorm_backward(delta)
+        else:
+            accumulate(self, "bias_updates", delta.sum(axis=(0,) + tuple(range(2, delta.ndim))))
+
     def batchnorm_train(self, x):
         """x (B, C, ...) -> scales * normalize(x) + biases with the batch's statistics, in place.
 

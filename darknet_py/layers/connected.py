@@ -5,7 +5,7 @@ from ..activations import from_cfg as activation_from_cfg, activate, gradient
 from ..backend import array_module
 from ..train.sgd import accumulate, sgd_update
 from .base import Layer
-from .batchnorm import BatchnormParams, bn_inference
+from .batchnorm import BatchnormParams
 
 
 class ConnectedLayer(Layer, BatchnormParams):
@@ -36,14 +36,7 @@ class ConnectedLayer(Layer, BatchnormParams):
     def forward(self, x, net):
         xp = array_module(x)
         b = x.shape[0]
-        out = x.reshape(b, -1) @ xp.asarray(self.weights).T
-        if self.batch_normalize and net.train:
-            self.batchnorm_train(out)
-        elif self.batch_normalize:
-            bn_inference(out, xp.asarray(self.scales), xp.asarray(self.biases),
-                         xp.asarray(self.rolling_mean), xp.asarray(self.rolling_variance))
-        else:
-            out += xp.asarray(self.biases)
+        out = self.normalize_or_add_bias(x.reshape(b, -1) @ xp.asarray(self.weights).T, net)
         self.output = activate(self.activation, out).reshape((b,) + self.out_shape)
         return self.output
 
@@ -53,10 +46,7 @@ class ConnectedLayer(Layer, BatchnormParams):
         b = x.shape[0]
         d = self.delta.reshape(b, -1)
         d *= gradient(self.activation, self.output.reshape(b, -1))
-        if self.batch_normalize:
-            self.batchnorm_backward(d)
-        else:
-            accumulate(self, "bias_updates", d.sum(axis=0))
+        self.normalize_or_add_bias_backward(d)
         accumulate(self, "weight_updates", d.T @ x.reshape(b, -1))
         if delta is not None:
             delta += (d @ xp.asarray(self.weights, d.dtype)).reshape(delta.shape)

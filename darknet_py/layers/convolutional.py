@@ -6,7 +6,7 @@ from ..backend import array_module
 from ..cpu.threads import run_parts, run_slices
 from ..train.sgd import accumulate, sgd_update
 from .base import Layer
-from .batchnorm import BatchnormParams, bn_inference
+from .batchnorm import BatchnormParams
 
 
 def conv_out_size(size_in, size, stride, padding):
@@ -105,13 +105,7 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         run_slices(gemm, b)
         # in batch order, whatever order the slices finished in, so backward sums them deterministically
         self.train_columns = sorted(columns, key=lambda part: part[0].start) if net.train else None
-        if self.batch_normalize and net.train:
-            self.batchnorm_train(out)
-        elif self.batch_normalize:
-            bn_inference(out, xp.asarray(self.scales), xp.asarray(self.biases),
-                         xp.asarray(self.rolling_mean), xp.asarray(self.rolling_variance))
-        else:
-            out += xp.asarray(self.biases).reshape(1, n, 1, 1)
+        self.normalize_or_add_bias(out, net)
 
         def activation(s):
             out[s] = activate(self.activation, out[s])
@@ -147,10 +141,7 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         def activation_gradient(s):
             d[s] *= gradient(self.activation, self.output[s])
         run_slices(activation_gradient, b)
-        if self.batch_normalize:
-            self.batchnorm_backward(d)
-        else:
-            accumulate(self, "bias_updates", d.sum(axis=(0, 2, 3)))
+        self.normalize_or_add_bias_backward(d)
         d = d.reshape(b, g, n // g, out_h * out_w)
         weights = xp.asarray(self.weights, d.dtype).reshape(g, n // g, -1)
         gradients = [None] * len(self.train_columns)
