@@ -5,6 +5,7 @@ Every numeric test of the project compares against these functions. They run dar
 in a temporary directory and read its raw float32 dumps back; darknet's loading chatter is captured
 and only shown (in OracleError) when the program fails.
 """
+import ctypes
 import functools
 import os
 import re
@@ -20,6 +21,17 @@ HEADER_DIR = LIB_DIR / "include"
 DARKNET_DIR = Path("/usr/share/darknet")  # the original cfg/ and data/ (dog.jpg, 9k.tree, ...)
 SOURCE = Path(__file__).parent / "oracle" / "darknet_dump.c"
 BINARY = Path(__file__).parent / ".cache" / "darknet_dump"
+
+
+class LibcRandom:
+    """glibc's rand() after srand(seed): the stream libdarknet draws from in the oracle process."""
+
+    def __init__(self, seed):
+        self.libc = ctypes.CDLL("libc.so.6")
+        self.libc.srand(seed)
+
+    def rand(self):
+        return self.libc.rand()
 
 
 class OracleError(RuntimeError):

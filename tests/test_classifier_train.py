@@ -1,7 +1,6 @@
 """Classifier training (examples/classifier.c): labels from paths, WordTree truths, load_data_augment's
 augmentation against libdarknet's own rand() stream, validation crops, resuming, the hi-res fine-tune
 (same weights at a new input size), and a short real run on coco128 crops that must learn."""
-import ctypes
 import io
 import sys
 
@@ -30,17 +29,6 @@ COCO = SHARED / "datasets" / "coco128"
 TINY_WEIGHTS = SHARED / "weights" / "tiny.weights"
 needs_coco = pytest.mark.skipif(not (COCO / "images").is_dir(), reason="coco128 is not in the shared folder")
 needs_tiny = pytest.mark.skipif(not TINY_WEIGHTS.exists(), reason="tiny.weights is not in the shared folder")
-
-
-class LibcRandom:
-    """glibc's rand() after srand(seed): the stream libdarknet draws from in the oracle process."""
-
-    def __init__(self, seed):
-        self.libc = ctypes.CDLL("libc.so.6")
-        self.libc.srand(seed)
-
-    def rand(self):
-        return self.libc.rand()
 
 
 # A 3-level tree: animal {cat, dog {terrier, hound}}, thing {cup}.
@@ -147,7 +135,7 @@ def test_classification_batch_follows_darknet(crops, tmp_path, settings):
     aug = ClassAugment(s["size"], s["lo"] / s["size"], s["hi"] / s["size"], s["angle"], s["aspect"], s["hue"],
                        s["sat"], s["exposure"], s["center"])
     assert (aug.min, aug.max) == (s["lo"], s["hi"])
-    x, y = load_classification_batch(paths, 6, labels, len(labels), Tree.read(tree_file), aug, LibcRandom(5))
+    x, y = load_classification_batch(paths, 6, labels, len(labels), Tree.read(tree_file), aug, oracle.LibcRandom(5))
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_allclose(x, want_x, rtol=0, atol=0 if s["center"] else 1e-4)
 

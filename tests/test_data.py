@@ -1,5 +1,4 @@
 """darknet_py.data against libdarknet's data.c/image.c (place_image, distort_image, load_data_detection)."""
-import ctypes
 import shutil
 
 import numpy as np
@@ -15,17 +14,6 @@ from darknet_py.network import Network
 COCO128 = SHARED / "datasets" / "coco128"
 IMAGES = sorted((COCO128 / "images" / "train2017").glob("*.jpg"))
 needs_coco = pytest.mark.skipif(not IMAGES, reason="coco128 not available")
-
-
-class LibcRandom:
-    """glibc's rand() after srand(seed): the stream libdarknet draws from in the oracle process."""
-
-    def __init__(self, seed):
-        self.libc = ctypes.CDLL("libc.so.6")
-        self.libc.srand(seed)
-
-    def rand(self):
-        return self.libc.rand()
 
 
 def test_label_path_follows_darknet_rules():
@@ -127,7 +115,7 @@ def test_detection_batch_matches_darknet_rand_stream(tricky_set, seed):
     aug = data.Augment(jitter=.3, hue=.1, saturation=1.5, exposure=1.5)
     want_x, want_y = oracle.detection_data(seed, tricky_set, 4, 96, 64, 30, 80, aug.jitter, aug.hue,
                                            aug.saturation, aug.exposure)
-    x, y = data.load_detection_batch(tricky_set, 4, 96, 64, aug, LibcRandom(seed), classes=80)
+    x, y = data.load_detection_batch(tricky_set, 4, 96, 64, aug, oracle.LibcRandom(seed), classes=80)
     np.testing.assert_array_equal(x, want_x)
     np.testing.assert_array_equal(y, want_y)
 
