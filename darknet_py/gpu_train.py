@@ -30,6 +30,7 @@ from .train.sgd import sgd_update, update_arguments, update_due
 PARAMETERS = ("weights", "biases", "scales", "rolling_mean", "rolling_variance")
 UPDATES = (("weight_updates", "weights"), ("bias_updates", "biases"), ("scale_updates", "scales"))
 F32 = np.float32
+HOST_TRAINED = ("connected", "batchnorm", "cost")  # layer types trained by their own CPU code (_fallback)
 
 
 class DeviceParams:
@@ -108,9 +109,13 @@ class TrainPlan(Plan):
             self.params[i] = DeviceParams(layer, self.xp)
         return self.params[i]
 
+    def _has_kernels(self, layer):
+        """Whether the layer trains by kernels here; the others train on the host (_fallback)."""
+        if layer.type in HOST_TRAINED or (layer.type == "convolutional" and layer.groups != 1):
+            return False
+        return super()._has_kernels(layer)
+
     def _convolutional(self, layer, x):
-        if layer.groups != 1:
-            return self._fallback(layer, x)
         i = self._index()
         p = self._params(i, layer)
         c, h, w = layer.in_shape
@@ -260,11 +265,6 @@ class TrainPlan(Plan):
         self.steps.append(forward)
         self._add(delta, [backward])
         return x
-
-    def _connected(self, layer, x):
-        return self._fallback(layer, x)
-
-    _batchnorm = _cost = _connected
 
     def _fallback(self, layer, x):
         """The layer's own CPU training forward and backward on host copies of its input and deltas."""
