@@ -7,7 +7,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["darknet_py", "darknet_py.*"]),
-    package_data={"darknet_py": ["kernels/*.cu", "kernels/*.cuh"]},
+    package_data={"darknet_py": ["gpu/kernels/*.cu", "gpu/kernels/*.cuh"]},
     python_requires=">=3.9",
     install_requires=[
         "numpy>=1.22",

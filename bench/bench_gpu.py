@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import darknet_py  # noqa: E402,F401  (first: sets up the CPU BLAS before numpy loads)
-from darknet_py.backend import gpu_count  # noqa: E402
-from darknet_py.gpu import bn_denominator  # noqa: E402
+from darknet_py.gpu.device import gpu_count  # noqa: E402
+from darknet_py.gpu.plan import bn_denominator  # noqa: E402
 from darknet_py.network import Network  # noqa: E402
 from darknet_py.weights import write_random_weights  # noqa: E402
 

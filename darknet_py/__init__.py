@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 def load(cfg, weights=None, device=None, half=False):
     """A Network built from a Darknet .cfg, with its .weights loaded when given, on `device`: "cpu", a GPU
-    index, or None for a GPU when CuPy sees one (backend.select_device). half=True: the GPU's fast mode
+    index, or None for a GPU when CuPy sees one (gpu/device.py: select_device). half=True: the GPU's fast mode
     (TF32 GEMMs)."""
     net = Network.from_cfg(cfg)
     if weights:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import to_numpy
+from .gpu.device import to_numpy
 from .tree import hierarchy_predictions
 
 F32 = np.float32

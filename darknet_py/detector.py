@@ -3,9 +3,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .backend import to_numpy
 from .boxes import NMS_THRESH, do_nms_sort, pixel_box, region_detections
 from .errors import DarknetError
+from .gpu.device import to_numpy
 from .image import bgr_to_image, letterbox_image, load_image, read_bgr
 from .tree import hierarchy_predictions
 
@@ -50,7 +50,7 @@ def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
 
     images: paths, (H, W, 3) uint8 BGR arrays (cv2.imread's) or (3, H, W) float32 RGB images. On a GPU
     (Network.to) paths and 8-bit images go up as bytes; letterbox, forward and decoding run there and only
-    the detections come back (gpu.GpuEngine.detect). Returns one list of boxes.Detection per image, in
+    the detections come back (gpu/engine.py: GpuEngine.detect). Returns one list of boxes.Detection per image, in
     Darknet's order after do_nms_sort, boxes relative to the image (test_detector:
     get_network_boxes(..., relative=1) then do_nms_sort(.45)).
     """

@@ -1,10 +1,10 @@
 """A Darknet network: built from a .cfg, run layer by layer (`network.c`, `parser.c: parse_network_cfg`)."""
 import numpy as np
 
-from .backend import array_module
 from .cfg import parse_cfg, warn_unused
 from .cpu import engine as cpu_engine
 from .errors import DarknetError
+from .gpu.device import array_module
 from .layers import LAYER_TYPES
 
 LOSS_LAYERS = ("softmax", "cost", "region")  # the layer types whose l.cost calc_network_cost averages
@@ -107,7 +107,7 @@ class Network:
                 layer.delta = xp.zeros((x.shape[0],) + layer.out_shape, x.dtype)
                 x = layer.forward(x, self)
             return self.output_layer.output
-        if self.gpu is not None:  # kernels, cuBLAS and a CUDA graph: darknet_py/gpu.py (Network.to)
+        if self.gpu is not None:  # kernels, cuBLAS and a CUDA graph: darknet_py/gpu (Network.to)
             return self.gpu.forward(x)
         if cpu_engine.use_fast_path(self, x):  # folded BN, Winograd, threads: darknet_py/cpu
             return cpu_engine.forward(self, x)
@@ -146,16 +146,16 @@ class Network:
 
     def to(self, device=None, half=False):
         """Run inference on `device`: "cpu", a GPU index, "cuda:N", or None for a GPU when CuPy sees one
-        (backend.select_device). Parameters are copied to the GPU when a plan is built, so call it after
+        (gpu/device.py: select_device). Parameters are copied to the GPU when a plan is built, so call it after
         loading weights (and again after changing them by hand). train/sgd.py: train_datum then trains
-        on that GPU too (gpu_train.py). half=True: the GPU's fast mode for inference (TF32 GEMMs, gpu.py);
+        on that GPU too (gpu/train.py). half=True: the GPU's fast mode for inference (TF32 GEMMs, gpu/plan.py);
         no effect on the CPU."""
-        from .backend import select_device
+        from .gpu.device import select_device
         device = select_device(device)
         if device == "cpu":
             self.gpu = None
         else:
-            from .gpu import GpuEngine
+            from .gpu.engine import GpuEngine
             self.gpu = GpuEngine(self, device, half=half)
         return self
 

@@ -1,7 +1,7 @@
 """Run the GPU plan's CUDA kernels on the CPU: each kernels/*.cu compiled as C++ (with
 cuda_host/cuda_host.h) into a shared library, one generated launcher per kernel that calls it for
-every thread of the grid the GPU would launch. With `HostRunner` in place of gpu.CupyRunner a whole
-gpu.Plan runs on numpy arrays - the kernels, their arguments and the plan's layout, checked without a GPU.
+every thread of the grid the GPU would launch. With `HostRunner` in place of plan.CupyRunner a whole
+plan.Plan runs on numpy arrays - the kernels, their arguments and the plan's layout, checked without a GPU.
 
 The C++ build uses -ffp-contract=off, as the kernels are compiled with --fmad=false; math functions
 are the C library's (CUDA's exp/expf may differ from them by an ulp).
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from darknet_py import gpu
-from darknet_py.backend import kernel_source
+from darknet_py.gpu import plan
+from darknet_py.gpu.device import kernel_source
 
 PRELUDE = Path(__file__).parent / "cuda_host" / "cuda_host.h"
 CACHE = Path(__file__).parent / ".cache" / "kernel_host"
@@ -47,9 +47,9 @@ def _launchers(source):
         names = ", ".join(a for _, a in args)
         out.append(f"""extern "C" void launch_{name}(long long blocks, {params})
 {{
-    blockDim.x = {gpu.THREADS}; gridDim.x = (unsigned int)blocks;
+    blockDim.x = {plan.THREADS}; gridDim.x = (unsigned int)blocks;
     for (long long b = 0; b < blocks; ++b)
-        for (unsigned int t = 0; t < {gpu.THREADS}; ++t) {{
+        for (unsigned int t = 0; t < {plan.THREADS}; ++t) {{
             blockIdx.x = (unsigned int)b;
             threadIdx.x = t;
             {name}({names});
@@ -85,7 +85,7 @@ def library(file):
 
 
 class HostRunner:
-    """gpu.Plan's runner on the CPU: numpy buffers, kernels from `library`, numpy matmul."""
+    """plan.Plan's runner on the CPU: numpy buffers, kernels from `library`, numpy matmul."""
     xp = np
 
     def launch(self, file, name, count, *args):
@@ -105,7 +105,7 @@ class HostRunner:
             else:
                 assert isinstance(a, (float, np.floating)), f"{name}: float parameter given {a!r}"
                 values.append(float(a))
-        blocks = (count + gpu.THREADS - 1) // gpu.THREADS
+        blocks = (count + plan.THREADS - 1) // plan.THREADS
         getattr(handle, f"launch_{name}")(blocks, *values)
 
     def matmul(self, a, b, out):

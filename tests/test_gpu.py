@@ -1,4 +1,4 @@
-"""The GPU path (gpu.py on CuPy) against the CPU reference layers, layer by layer, on the paper's networks.
+"""The GPU path (gpu/plan.py and gpu/engine.py on CuPy) against the CPU reference layers, layer by layer, on the paper's networks.
 
 Skipped without CuPy or a CUDA device. Every buffer is filled with NaN before each run, so an element a
 kernel fails to write shows up as a failure rather than as a stale value.
@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import DARKNET_DATA, ROOT, project_cfg, relative_error
-from darknet_py import backend
+from darknet_py.gpu import device
 from darknet_py.boxes import do_nms_sort, region_detections
 from darknet_py.image import letterbox_image, load_image
 from darknet_py.network import Network
 
 cupy = pytest.importorskip("cupy")
-pytestmark = pytest.mark.skipif(backend.gpu_count() == 0, reason="no CUDA device")
+pytestmark = pytest.mark.skipif(device.gpu_count() == 0, reason="no CUDA device")
 
 TOLERANCE = 1e-4  # of each layer's max |value|: cuBLAS sums in other orders than numpy's BLAS
 CASES = [("yolov2", (416, 416), 1), ("yolov2", (608, 352), 2), ("yolov2-tiny", (416, 416), 1),
@@ -31,7 +31,7 @@ def reference_outputs(net, x):
     outs = []
     for layer in net.layers:
         x = layer.forward(x, net)
-        outs.append(np.array(backend.to_numpy(layer.output), copy=True))
+        outs.append(np.array(device.to_numpy(layer.output), copy=True))
     return outs
 
 
@@ -58,7 +58,7 @@ def test_layers_match_the_cpu(name, size, batch, random_weights):
     engine = gpu_run(net, x)
     assert engine.graph is not None, engine.graph_error
     for i, (layer, ref) in enumerate(zip(net.layers, expected)):
-        ours = backend.to_numpy(layer.output)
+        ours = device.to_numpy(layer.output)
         assert relative_error(ours, ref) < TOLERANCE, f"layer {i} {layer.type}: {relative_error(ours, ref)}"
 
 
@@ -88,7 +88,7 @@ def test_letterbox_on_the_gpu_is_bit_exact():
     with cupy.cuda.Device(0):
         plan.letterbox(cupy.asarray(bgr), 1)
     expected = letterbox_image(load_image(path), net.w, net.h)
-    np.testing.assert_array_equal(backend.to_numpy(plan.batch_view(plan.input)[1]), expected)
+    np.testing.assert_array_equal(device.to_numpy(plan.batch_view(plan.input)[1]), expected)
 
 
 def test_forward_images_equals_forward_of_the_letterbox(random_weights):
@@ -165,10 +165,10 @@ def test_fast_mode_is_close_to_float32_and_leaves_the_setting_alone(random_weigh
 
 
 def test_select_device():
-    assert backend.select_device(None) == 0
-    assert backend.select_device("cpu") == "cpu"
-    assert backend.device_from_flags(nogpu=True) == "cpu"
-    assert backend.device_from_flags(gpus="0,1") == 0
+    assert device.select_device(None) == 0
+    assert device.select_device("cpu") == "cpu"
+    assert device.device_from_flags(nogpu=True) == "cpu"
+    assert device.device_from_flags(gpus="0,1") == 0
     net = Network.from_cfg(project_cfg("yolov2-tiny")).to(None)
     assert net.gpu is not None
     assert net.to("cpu").gpu is None

@@ -1,4 +1,4 @@
-"""GPU training (gpu_train.py) against the CPU training path (layers/*.py, train/sgd.py, which matches
+"""GPU training (gpu/train.py) against the CPU training path (layers/*.py, train/sgd.py, which matches
 libdarknet's train_network_datum): layer outputs and deltas of one step, then every parameter after
 several updates. Each test runs twice: with the kernels compiled as C++ on the CPU (kernel_host.HostRunner,
 always) and with CuPy on a GPU (skipped without one)."""
@@ -9,11 +9,11 @@ import pytest
 
 import kernel_host
 from conftest import conv, project_cfg, relative_error, sane_parameters, section
-from darknet_py import backend
-from darknet_py.backend import to_numpy
+from darknet_py.gpu import device
+from darknet_py.gpu.device import to_numpy
 from darknet_py.classification_data import fill_hierarchy
 from darknet_py.errors import DarknetError
-from darknet_py.gpu_train import GpuTrainer, TrainPlan
+from darknet_py.gpu.train import GpuTrainer, TrainPlan
 from darknet_py.network import Network
 from darknet_py.train.sgd import train_datum
 
@@ -24,9 +24,9 @@ def runner(request):
         if not kernel_host.available():
             pytest.skip("needs g++ to build the kernels for the CPU")
         return kernel_host.HostRunner()
-    if backend.gpu_count() == 0:
+    if device.gpu_count() == 0:
         pytest.skip("no CUDA device")
-    from darknet_py.gpu import CupyRunner
+    from darknet_py.gpu.plan import CupyRunner
     return CupyRunner()
 
 

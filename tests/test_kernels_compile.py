@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import kernel_host
-from darknet_py import activations, gpu
-from darknet_py.backend import KERNEL_DIR, KERNEL_OPTIONS, kernel_source
+from darknet_py import activations
+from darknet_py.gpu import plan
+from darknet_py.gpu.device import KERNEL_DIR, KERNEL_OPTIONS, kernel_source
 
 KERNEL_FILES = sorted(p.name for p in KERNEL_DIR.glob("*.cu"))
 ARCH = "sm_90"  # Hopper (H100/H200), the GPUs the project is measured on
@@ -68,8 +69,9 @@ def test_every_file_has_a_header_comment():
 
 
 def test_launched_kernels_exist():
-    """Each (file, kernel) that gpu.py launches is defined in that file."""
-    launched = set(re.findall(r'"(\w+\.cu)", "(\w+)"', Path(gpu.__file__).read_text()))
+    """Each (file, kernel) that the GPU plans (gpu/*.py) launch is defined in that file."""
+    sources = "".join(path.read_text() for path in Path(plan.__file__).parent.glob("*.py"))
+    launched = set(re.findall(r'"(\w+\.cu)", "(\w+)"', sources))
     assert launched
     for file, kernel in launched:
         assert kernel in dict(kernel_host.kernels(kernel_source(file))), (file, kernel)
@@ -77,6 +79,6 @@ def test_launched_kernels_exist():
 
 def test_activation_codes_match_the_kernels():
     defined = re.findall(r"#define ACT_(\w+) (\d+)", (KERNEL_DIR / "activations.cuh").read_text())
-    assert [name.lower() for name, _ in defined] == list(gpu.ACTIVATION_CODES)
+    assert [name.lower() for name, _ in defined] == list(plan.ACTIVATION_CODES)
     assert [int(code) for _, code in defined] == list(range(len(defined)))
-    assert set(gpu.ACTIVATION_CODES) == set(activations.FORWARD)
+    assert set(plan.ACTIVATION_CODES) == set(activations.FORWARD)

@@ -12,7 +12,7 @@ import kernel_host
 from conftest import ROOT, project_cfg, relative_error, sane_parameters
 from darknet_py.activations import activate, gradient
 from darknet_py.boxes import region_detections
-from darknet_py.gpu import ACTIVATION_CODES, Plan, bn_denominator
+from darknet_py.gpu.plan import ACTIVATION_CODES, Plan, bn_denominator
 from darknet_py.image import letterbox_image
 from darknet_py.layers.batchnorm import bn_inference
 from darknet_py.network import Network

@@ -31,7 +31,7 @@ def predict(args):
 def print_hierarchy_top(net, path, names, thresh):
     """-hier T (ours; Darknet's predict prints only top_k): the deepest WordTree node whose absolute
     probability stays above T on the greedy descent of hierarchy_top_prediction, printed as a top_k line."""
-    from ..backend import to_numpy
+    from ..gpu.device import to_numpy
     from ..image import letterbox_image, load_image
     from ..tree import hierarchy_predictions
     tree = getattr(net.output_layer, "tree", None)

@@ -80,7 +80,7 @@ def load_network(cfg, weights, flags):
 
 def flag_device(flags):
     """The device the flags ask for: a GPU when CuPy sees one, unless -nogpu (-i N / -gpus pick it)."""
-    from ..backend import device_from_flags
+    from ..gpu.device import device_from_flags
     return device_from_flags(flags["nogpu"], flags["gpus"], flags["gpu_index"])
 
 

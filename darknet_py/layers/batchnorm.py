@@ -5,8 +5,8 @@ Inference uses the rolling statistics with Darknet's CPU formula `(x - mean) / (
 """
 import numpy as np
 
-from ..backend import array_module
 from ..cpu.threads import run_parts, run_slices, split
+from ..gpu.device import array_module
 from ..train.sgd import accumulate, like
 from .base import Layer
 

@@ -1,8 +1,9 @@
 """[connected] (`connected_layer.c`): out = in @ W^T, then batchnorm or bias, then activation."""
 import numpy as np
 
-from ..activations import from_cfg as activation_from_cfg, activate, gradient
-from ..backend import array_module
+from ..activations import activate, gradient
+from ..activations import from_cfg as activation_from_cfg
+from ..gpu.device import array_module
 from ..train.sgd import accumulate, sgd_update
 from .base import Layer
 from .batchnorm import BatchnormParams

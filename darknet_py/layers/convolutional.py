@@ -1,9 +1,10 @@
 """[convolutional] (`convolutional_layer.c`, `im2col.c`): im2col + GEMM, then batchnorm or bias, then activation."""
 import numpy as np
 
-from ..activations import from_cfg as activation_from_cfg, activate, gradient
-from ..backend import array_module
+from ..activations import activate, gradient
+from ..activations import from_cfg as activation_from_cfg
 from ..cpu.threads import run_parts, run_slices
+from ..gpu.device import array_module
 from ..train.sgd import accumulate, sgd_update
 from .base import Layer
 from .batchnorm import BatchnormParams

@@ -5,7 +5,7 @@ layer before it (`get_network_output` skips cost layers).
 """
 import numpy as np
 
-from ..backend import array_module
+from ..gpu.device import array_module
 from .base import Layer
 
 COST_TYPES = ("sse", "masked", "smooth", "L1")

@@ -3,7 +3,7 @@
 Darknet's dropout layer shares its output and delta buffers with the layer before it, so training
 modifies that layer's output in place and masks the delta everything downstream accumulated into it.
 """
-from ..backend import array_module
+from ..gpu.device import array_module
 from .base import Layer
 
 

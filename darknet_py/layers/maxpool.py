@@ -4,8 +4,8 @@ parse_maxpool: size defaults to stride, padding to size-1. make_maxpool_layer: o
 forward_maxpool_layer starts each window at -padding/2 and treats taps outside the image as -FLT_MAX, so a
 2x2/1 pool (yolov2-tiny layer 11) keeps 13x13 by extending the window right/down.
 """
-from ..backend import array_module
 from ..cpu.threads import run_slices
+from ..gpu.device import array_module
 from .base import Layer
 
 

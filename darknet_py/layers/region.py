@@ -10,9 +10,9 @@ propagates the region loss; on the GPU the deltas of tx, ty and objectness get t
 import numpy as np
 
 from ..activations import activate, gradient
-from ..backend import array_module
-from ..tree import Tree, read_map, softmax_tree
+from ..gpu.device import array_module
 from ..train.region_loss import region_loss
+from ..tree import Tree, read_map, softmax_tree
 from .base import Layer
 
 

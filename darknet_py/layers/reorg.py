@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..backend import array_module
+from ..gpu.device import array_module
 from .base import Layer
 
 

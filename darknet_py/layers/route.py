@@ -1,5 +1,5 @@
 """[route] (`route_layer.c`): the listed layers' outputs concatenated by channel, in the listed order."""
-from ..backend import array_module
+from ..gpu.device import array_module
 from .base import Layer
 
 

@@ -1,7 +1,7 @@
 """[softmax] (`softmax_layer.c`): softmax over `groups` equal slices of each input, or a WordTree softmax."""
 import numpy as np
 
-from ..backend import array_module
+from ..gpu.device import array_module
 from ..tree import softmax_tree
 from .base import Layer
 from .cost import SECRET_NUM  # fill_hierarchy marks the tree groups off the label's path with it

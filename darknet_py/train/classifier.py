@@ -14,13 +14,13 @@ import time
 
 import numpy as np
 
-from ..backend import to_numpy
 from ..cfg import read_data_cfg
 from ..classification_data import ClassAugment, ClassificationLoader, class_of, validation_crop
 from ..commands.common import data_path
 from ..data import read_names, read_paths
 from ..errors import DarknetError
 from ..evaluate import basecfg
+from ..gpu.device import to_numpy
 from ..image import load_image
 from ..network import Network
 from ..tree import Tree, hierarchy_predictions
@@ -60,7 +60,7 @@ class ClassifierTraining:
             net.seen = 0
         if max_batches is not None:  # darknet-py: a shorter run (the poly policy decays over it too)
             net.max_batches = max_batches
-        net.to(device)  # "cpu", or a GPU to train there (gpu_train.py)
+        net.to(device)  # "cpu", or a GPU to train there (gpu/train.py)
         print(f"Learning Rate: {net.learning_rate:g}, Momentum: {net.momentum:g}, Decay: {net.decay:g}", file=out)
         options = read_data_cfg(datacfg)
         if int(options.get("tag", 0)):

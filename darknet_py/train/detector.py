@@ -118,7 +118,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     TrainingDiverged when the loss is not finite, DarknetError when a resumed file has already reached
     max_batches. loader_class: a DetectionLoader-like class built with DetectionLoader's arguments
     (e.g. functools.partial(mixed_data.MixedLoader, class_paths=..., ratio=...) for YOLO9000 joint training).
-    device: "cpu", or a GPU (backend.select_device's values) to train there (gpu_train.py).
+    device: "cpu", or a GPU (gpu/device.py: select_device's values) to train there (gpu/train.py).
     """
     options = read_data_cfg(datacfg)
     paths = read_paths(data_path(options.get("train", DEFAULT_TRAIN), datacfg))

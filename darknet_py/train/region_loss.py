@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import to_numpy
 from ..boxes import box_iou
+from ..gpu.device import to_numpy
 
 F32 = np.float32
 MAX_TRUTHS = 30  # make_region_layer: l.truths = 30*(coords + 1), at most 30 boxes per image

@@ -7,8 +7,8 @@ momentum), and the step divides by the full batch (minibatch * subdivisions).
 """
 import numpy as np
 
-from ..backend import array_module, to_numpy
 from ..cpu.heap import keep_freed_memory
+from ..gpu.device import array_module, to_numpy
 from .schedule import current_rate
 
 
@@ -63,7 +63,7 @@ def train_datum(net, x, truth):
     """train_network_datum: one minibatch forward and backward; update once every `subdivisions` minibatches.
 
     Returns the network cost (calc_network_cost: the mean of the layers' costs). A network on a GPU
-    (Network.to) trains there (gpu_train.py).
+    (Network.to) trains there (gpu/train.py).
     """
     if net.gpu is not None:
         return net.gpu.train_datum(x, truth)

@@ -1,6 +1,6 @@
 """Training on the GPU: Darknet's train_network_datum step as a fixed list of kernel launches and GEMMs.
 
-`TrainPlan` extends the forward plan of `gpu.py` (same (C, B, H, W) buffers, same kernels) with the
+`TrainPlan` extends the forward plan of `plan.py` (same (C, B, H, W) buffers, same kernels) with the
 training forward (batch-norm on the batch's statistics, maxpool argmaxes, the loss) and a backward step
 for every layer, each beside its forward kernel in `kernels/`: the activation's gradient, batch-norm's
 backward, col2im, the maxpool, avgpool, route, reorg and region backwards; the weight gradient and the
@@ -16,16 +16,16 @@ another layer's delta.
 `GpuTrainer` holds the parameters and their update buffers on the device (`DeviceParams`, stepped by
 the same `train/sgd.py: sgd_update` as the CPU) and a plan per (minibatch, width, height); `download`
 copies the parameters back into the layers (before saving weights or running inference).
-tests/test_gpu_train_host.py runs all of this on the CPU with the kernels compiled as C++.
+tests/test_gpu_train.py runs all of this on the CPU with the kernels compiled as C++.
 """
 import numpy as np
 
-from .backend import to_numpy
-from .errors import DarknetError
-from .gpu import ACTIVATION_CODES, Plan
-from .layers.batchnorm import BN_DELTA_EPSILON, BN_EPSILON, BN_ROLLING_MOMENTUM
-from .train.region_loss import region_loss
-from .train.sgd import sgd_update, update_arguments, update_due
+from ..errors import DarknetError
+from ..layers.batchnorm import BN_DELTA_EPSILON, BN_EPSILON, BN_ROLLING_MOMENTUM
+from ..train.region_loss import region_loss
+from ..train.sgd import sgd_update, update_arguments, update_due
+from .device import to_numpy
+from .plan import ACTIVATION_CODES, Plan
 
 PARAMETERS = ("weights", "biases", "scales", "rolling_mean", "rolling_variance")
 UPDATES = (("weight_updates", "weights"), ("bias_updates", "biases"), ("scale_updates", "scales"))

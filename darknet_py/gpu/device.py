@@ -1,7 +1,7 @@
 """Where arrays live: numpy on the CPU, CuPy on an NVIDIA GPU. The one place that decides.
 
 Layers write their array logic once against `xp = array_module(x)`; only what numpy-style code cannot
-do fast gets a hand-written kernel (see `kernels/`, run by the GPU plan in `gpu.py`).
+do fast gets a hand-written kernel (see `kernels/`, run by the GPU plan in `plan.py`).
 
 Device selection: `select_device(device)` turns the API's `device=` (None: a GPU when CuPy sees one,
 else the CPU) into "cpu" or a GPU index; `device_from_flags` does the same for Darknet's CLI flags
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DarknetError
+from ..errors import DarknetError
 
 try:  # CuPy is an optional extra (`pip install darknet-py[gpu]`)
     import cupy
