@@ -2,7 +2,7 @@
 
 Darknet trains YOLO9000 on one list holding both kinds (combine9k.data); a classification image's label
 file has `class 0 0 0 0` lines, which correct_boxes turns into the 999999 truths that make the region
-loss backprop only the class tree (train/region_loss.py: class_only). Both kinds go through
+loss backprop only the class tree (layers/region_loss.py: class_only). Both kinds go through
 load_data_detection's augmentation. The paper oversamples COCO "so that ImageNet is only larger by a
 factor of 4:1"; MixedLoader fixes that mix per batch instead of leaving it to random draws from one
 list: `ratio` classification images for every detection image.

@@ -3,6 +3,7 @@ import numpy as np
 
 from .cfg import parse_cfg, warn_unused
 from .cpu import engine as cpu_engine
+from .cpu.heap import keep_freed_memory
 from .errors import DarknetError
 from .gpu.device import array_module
 from .layers import LAYER_TYPES
@@ -128,11 +129,25 @@ class Network:
             x, delta = (prev.output, prev.delta) if prev else (self.input, input_delta)
             self.layers[i].backward(x, delta, self)
 
-    def update(self, learning_rate, momentum, decay, batch):
-        """update_network's loop: one SGD step for every layer with parameters (see train/sgd.py)."""
+    def forward_backward(self, x, truth):
+        """train_network_datum's forward_network and backward_network with net.train set, on the GPU
+        when the network is on one (the SGD step is train/sgd.py's)."""
+        if self.gpu is not None:
+            self.gpu.forward_backward(x, truth)
+            return
+        keep_freed_memory()  # each step reuses the last one's memory instead of faulting in new pages
+        self.forward(x, train=True, truth=truth)
+        self.backward()
+
+    def parameters(self):
+        """(layer, params) for every layer with weights: params holds the arrays the optimiser steps
+        (weights, biases, scales and their *_updates) - the layer itself, or its copy on the GPU."""
+        if self.gpu is not None:
+            yield from self.gpu.parameters()
+            return
         for layer in self.layers:
-            if hasattr(layer, "update"):
-                layer.update(learning_rate * layer.learning_rate_scale, momentum, decay, batch)
+            if getattr(layer, "weights", None) is not None:
+                yield layer, layer
 
     @property
     def cost(self):

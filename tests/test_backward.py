@@ -5,7 +5,7 @@ import pytest
 
 import oracle
 from conftest import conv, maxpool, needs_oracle, relative_error, section
-from darknet_py.activations import FORWARD, activate, gradient
+from darknet_py.layers.activations import FORWARD, activate, gradient
 from darknet_py.network import Network
 from darknet_py.train.sgd import train_datum
 from darknet_py.weights import write_random_weights

@@ -30,6 +30,13 @@ def runner(request):
     return CupyRunner()
 
 
+def train_on(net, runner):
+    """`net` trained by the GPU training plan on `runner`: a GpuTrainer in the place of GpuEngine's
+    training half (Network.forward_backward and Network.parameters go to it)."""
+    net.gpu = GpuTrainer(net, runner)
+    return net.gpu
+
+
 TOLERANCE = 2e-5  # of each array's max |value|: GEMMs and per-channel sums add in other orders
 UPDATES_TOLERANCE = 1e-4  # momentum-accumulated gradients, sums of many cancelling terms (the GPU's 1e-4)
 
@@ -132,12 +139,12 @@ def test_training_steps_give_the_cpu_parameters(tmp_path, text, make_batch, keys
     cpu = build(tmp_path, text, batch=4, **keys)
     start = copy.deepcopy(cpu)
     host = copy.deepcopy(cpu)
-    trainer = GpuTrainer(host, runner)
+    trainer = train_on(host, runner)
     rng = np.random.default_rng(2)
     for _ in range(4):
         x, truth = make_batch(cpu, rng)
         expected = train_datum(cpu, x, truth)
-        assert trainer.train_datum(x, truth) == pytest.approx(expected, rel=1e-4)
+        assert train_datum(host, x, truth) == pytest.approx(expected, rel=1e-4)
     assert host.seen == cpu.seen == 4 * cpu.minibatch
     trainer.download()
     for i, (ours, ref) in enumerate(zip(host.layers, cpu.layers)):
@@ -162,7 +169,7 @@ def test_paper_networks_train_as_on_the_cpu(name, side, runner):
     cpu.resize(side, side)
     cpu.minibatch, cpu.subdivisions = 2, 1
     host = copy.deepcopy(cpu)
-    trainer = GpuTrainer(host, runner)
+    trainer = train_on(host, runner)
     rng = np.random.default_rng(3)
     for _ in range(2):
         if cpu.output_layer.type == "region":
@@ -170,7 +177,7 @@ def test_paper_networks_train_as_on_the_cpu(name, side, runner):
         else:
             x = rng.uniform(0, 1, (2,) + cpu.input_shape).astype(np.float32)
             truth = np.eye(cpu.output_layer.inputs, dtype=np.float32)[rng.integers(0, 1000, 2)]
-        assert trainer.train_datum(x, truth) == pytest.approx(train_datum(cpu, x, truth), rel=1e-4)
+        assert train_datum(host, x, truth) == pytest.approx(train_datum(cpu, x, truth), rel=1e-4)
     trainer.download()
     for i, (ours, ref) in enumerate(zip(host.layers, cpu.layers)):
         for name in ("weights", "biases", "scales", "rolling_mean", "rolling_variance"):

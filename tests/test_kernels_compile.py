@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import kernel_host
-from darknet_py import activations
+from darknet_py.layers import activations
 from darknet_py.gpu import plan
 from darknet_py.gpu.device import KERNEL_DIR, KERNEL_OPTIONS, kernel_source
 

@@ -10,7 +10,7 @@ import pytest
 
 import kernel_host
 from conftest import ROOT, project_cfg, relative_error, sane_parameters
-from darknet_py.activations import activate, gradient
+from darknet_py.layers.activations import activate, gradient
 from darknet_py.boxes import region_detections
 from darknet_py.gpu.plan import ACTIVATION_CODES, Plan, bn_denominator
 from darknet_py.image import letterbox_image

@@ -9,7 +9,7 @@ import pytest
 import oracle
 from conftest import needs_oracle, relative_error
 from darknet_py.network import Network
-from darknet_py.train.region_loss import region_loss
+from darknet_py.layers.region_loss import region_loss
 from darknet_py.weights import write_random_weights
 from test_backward import gradient_check
 

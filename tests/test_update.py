@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from darknet_py.network import Network
+from darknet_py.train import sgd
 from darknet_py.train.schedule import Schedule, current_batch
 from darknet_py.train.sgd import sgd_update, train_datum
 
@@ -80,14 +81,14 @@ def test_unknown_policy_goes_with_constant(capsys):
     assert capsys.readouterr().out == "Couldn't find policy cosine, going with constant\n"
 
 
-def test_updates_every_subdivisions_minibatches(tmp_path):
+def test_updates_every_subdivisions_minibatches(tmp_path, monkeypatch):
     cfg = tmp_path / "n.cfg"
     cfg.write_text("[net]\nbatch=6\nsubdivisions=3\nwidth=2\nheight=2\nchannels=1\nlearning_rate=.5\n\n"
                    "[connected]\noutput=2\nactivation=linear\n\n[cost]\n")
     net = Network.from_cfg(cfg)
     assert net.minibatch == 2  # parse_net_options: net->batch = batch / subdivisions
     calls = []
-    net.update = lambda *args: calls.append((net.seen, args))
+    monkeypatch.setattr(sgd, "update_network", lambda net, *args: calls.append((net.seen, args)))
     x, truth = np.ones((2, 1, 2, 2), np.float32), np.zeros((2, 2), np.float32)
     layer = net.layers[0]
     for _ in range(2):

@@ -7,6 +7,7 @@ from conftest import SHARED, darknet_cfg, needs_oracle, project_cfg
 from darknet_py import cli
 from darknet_py.errors import WeightsError
 from darknet_py.network import Network
+from darknet_py.train.sgd import update_network
 
 TINY = SHARED / "weights" / "tiny.weights"
 
@@ -166,7 +167,7 @@ def test_stopbackward_and_layer_learning_rate(tmp_path):
     x = np.random.default_rng(0).random((2, 1, 4, 4), dtype=np.float32)
     net.forward(x, train=True, truth=np.ones((2, 2), np.float32))
     net.backward()
-    net.update(.1, .9, .0005, 2)
+    update_network(net, .1, .9, .0005, 2)
     # stopbackward: no gradient reached it, only the weight decay every layer takes (lr * decay)
     np.testing.assert_allclose(net.layers[0].weights, before[0] * (1 - .1 * .0005), rtol=1e-6)
     assert np.array_equal(net.layers[1].weights, before[1])   # learning_rate=0 in its section

@@ -16,7 +16,7 @@ written whole, and a fused maxpool fills the pooling layer's `.output`.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..activations import activate
+from ..layers.activations import activate
 from ..layers.batchnorm import BN_EPSILON
 from . import winograd
 from .threads import run_parts

@@ -30,6 +30,11 @@ def to_numpy(a):
     return a if isinstance(a, np.ndarray) else a.get()
 
 
+def like(ref, value):
+    """value in ref's array module (parameters may live on the host while gradients are on the GPU)."""
+    return to_numpy(value).astype(ref.dtype, copy=False) if isinstance(ref, np.ndarray) else value
+
+
 KERNEL_DIR = Path(__file__).parent / "kernels"
 # C's arithmetic: no fused multiply-add, so the kernels round as Darknet's CPU code (and ours) does.
 KERNEL_OPTIONS = ("--fmad=false",)

@@ -37,13 +37,21 @@ class GpuEngine:
         """Drop the plan and its graph; their buffers go back to CuPy's memory pool."""
         self.plan = self.key = self.graph = None
 
-    def train_datum(self, x, truth):
-        """train/sgd.py train_datum on this GPU (train.GpuTrainer)."""
+    def forward_backward(self, x, truth):
+        """Network.forward_backward on this GPU (train.GpuTrainer)."""
+        with cupy.cuda.Device(self.device):
+            self._trainer().forward_backward(x, truth)
+
+    def parameters(self):
+        """Network.parameters: the device's copies (the optimiser steps them with this GPU current)."""
+        with cupy.cuda.Device(self.device):
+            yield from self._trainer().parameters()
+
+    def _trainer(self):
         if self.trainer is None:
             self.trainer = GpuTrainer(self.net, CupyRunner())
         self.release()  # an inference plan holds copies of the parameters from before the step
-        with cupy.cuda.Device(self.device):
-            return self.trainer.train_datum(x, truth)
+        return self.trainer
 
     def download_parameters(self):
         """Bring trained parameters back into the layers (before saving or a new inference plan)."""

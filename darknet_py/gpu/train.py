@@ -7,14 +7,14 @@ backward, col2im, the maxpool, avgpool, route, reorg and region backwards; the w
 input delta are cuBLAS GEMMs. Per-channel sums (bias and scale gradients, batch mean and variance)
 are array reductions of the runner's module (CuPy on the GPU), accumulated in float64.
 
-As in Darknet's GPU build, the region loss runs on the host (`train/region_loss.py`): the region
+As in Darknet's GPU build, the region loss runs on the host (`layers/region_loss.py`): the region
 output comes down, its delta goes back up. [softmax]'s cross-entropy runs on the device. The layers
 without training kernels here - [cost], [connected], [batchnorm] and grouped convolutions - run their own
 CPU forward and backward on host copies (`_fallback`). [shortcut] is refused: its backward writes
 another layer's delta.
 
 `GpuTrainer` holds the parameters and their update buffers on the device (`DeviceParams`, stepped by
-the same `train/sgd.py: sgd_update` as the CPU) and a plan per (minibatch, width, height); `download`
+the optimiser, `train/sgd.py`, as the layers are on the CPU) and a plan per (minibatch, width, height); `download`
 copies the parameters back into the layers (before saving weights or running inference).
 tests/test_gpu_train.py runs all of this on the CPU with the kernels compiled as C++.
 """
@@ -22,8 +22,7 @@ import numpy as np
 
 from ..errors import DarknetError
 from ..layers.batchnorm import BN_DELTA_EPSILON, BN_EPSILON, BN_ROLLING_MOMENTUM
-from ..train.region_loss import region_loss
-from ..train.sgd import sgd_update, update_arguments, update_due
+from ..layers.region_loss import region_loss
 from .device import to_numpy
 from .plan import ACTIVATION_CODES, Plan
 
@@ -340,7 +339,8 @@ class BatchnormState:
 
 
 class GpuTrainer:
-    """train_network_datum on a runner: device parameters kept across steps, a plan per input shape."""
+    """train_network_datum's forward and backward on a runner: device parameters kept across steps, a plan
+    per input shape; `parameters` gives the optimiser (train/sgd.py) the arrays to step."""
 
     def __init__(self, net, runner):
         self.net, self.runner = net, runner
@@ -348,33 +348,27 @@ class GpuTrainer:
         self.plan = self.key = None
         self.dirty = False  # device parameters newer than the layers' (host) arrays
 
-    def train_datum(self, x, truth):
-        """One minibatch (x (B, C, H, W), truth as the loaders give it): forward, backward, and an update
-        every `subdivisions` minibatches, as train/sgd.py: train_datum. Returns the network cost."""
+    def forward_backward(self, x, truth):
+        """One minibatch (x (B, C, H, W), truth as the loaders give it) forward and backward, as
+        Network.forward_backward; the layers' costs are set as on the CPU."""
         net = self.net
         key = (x.shape[0], net.w, net.h)
         if key != self.key:
             self.plan, self.key = TrainPlan(net, x.shape[0], self.runner, self.params), key
-        net.seen += net.minibatch
         net.train, net.truth = True, truth
         self.dirty = True
         try:
             self.plan.train_forward(x)
             self.plan.train_backward()
-            if update_due(net):
-                self.update(*update_arguments(net))
         finally:
             net.train = False
-        return net.cost
 
-    def update(self, learning_rate, momentum, decay, batch):
-        """update_network: device parameters by sgd_update, host-trained layers by their own update."""
+    def parameters(self):
+        """Network.parameters: a kernel-trained layer's DeviceParams, a host-trained layer itself."""
+        self.dirty = True  # the caller steps them
         for i, layer in enumerate(self.net.layers):
-            rate = learning_rate * layer.learning_rate_scale
-            if i in self.params:
-                sgd_update(self.params[i], rate, momentum, decay, batch)
-            elif hasattr(layer, "update"):
-                layer.update(rate, momentum, decay, batch)
+            if getattr(layer, "weights", None) is not None:
+                yield layer, self.params.get(i, layer)
 
     def download(self):
         """Copy the device parameters and update buffers into the layers."""

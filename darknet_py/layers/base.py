@@ -1,4 +1,5 @@
 """What every layer has, as Darknet's `struct layer` fields that all types share."""
+from ..gpu.device import array_module, like
 
 
 class Layer:
@@ -7,7 +8,8 @@ class Layer:
     Subclasses set `type` (Darknet's section name), build from a cfg Section in `from_cfg`, compute their
     output shape in `reshape` (called at build and by Network.resize) and implement `forward`.
     For training they implement `backward(x, delta, net)`: x is the layer's input and delta the input's
-    delta (None for the first layer); layers with parameters also implement `update(lr, momentum, decay, batch)`.
+    delta (None for the first layer). Layers with parameters add their gradients into `<name>_updates`
+    arrays (`accumulate`); the optimiser (train/sgd.py) steps the parameters with them.
     """
     type = None
 
@@ -31,6 +33,15 @@ class Layer:
         self.dontsave = section.int("dontsave", 0)
         self.stopbackward = section.int("stopbackward", 0)
         self.learning_rate_scale = section.float("learning_rate", 1)
+
+    def accumulate(self, name, value):
+        """self.<name> += value (Darknet's weight_updates, bias_updates, scale_updates), zeros on first use;
+        Darknet accumulates them over a batch's subdivisions and the SGD step decays them by the momentum."""
+        updates = getattr(self, name, None)
+        if updates is None:
+            updates = array_module(value).zeros_like(value)
+            setattr(self, name, updates)
+        updates += like(updates, value)
 
     @property
     def outputs(self):

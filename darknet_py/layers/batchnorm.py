@@ -6,8 +6,7 @@ Inference uses the rolling statistics with Darknet's CPU formula `(x - mean) / (
 import numpy as np
 
 from ..cpu.threads import run_parts, run_slices, split
-from ..gpu.device import array_module
-from ..train.sgd import accumulate, like
+from ..gpu.device import array_module, like
 from .base import Layer
 
 BN_EPSILON = 1e-6  # normalize_cpu: added to sqrt(variance), not to variance
@@ -87,7 +86,7 @@ class BatchnormParams:
         if self.batch_normalize:
             self.batchnorm_backward(delta)
         else:
-            accumulate(self, "bias_updates", delta.sum(axis=(0,) + tuple(range(2, delta.ndim))))
+            self.accumulate("bias_updates", delta.sum(axis=(0,) + tuple(range(2, delta.ndim))))
 
     def batchnorm_train(self, x):
         """x (B, C, ...) -> scales * normalize(x) + biases with the batch's statistics, in place.
@@ -139,8 +138,8 @@ class BatchnormParams:
             partial[part] = bias, scale, d.sum(axis=axes), (d * (self.bn_x[s] - mean)).sum(axis=axes)
         run_parts(slice_sums, len(slices))
         bias, scale, scaled, spread = (sum(column[1:], column[0]) for column in zip(*partial))
-        accumulate(self, "bias_updates", bias)
-        accumulate(self, "scale_updates", scale)
+        self.accumulate("bias_updates", bias)
+        self.accumulate("scale_updates", scale)
         var = self.variance.astype(np.float64) + BN_DELTA_EPSILON
         mean_delta = (scaled * (-1. / xp.sqrt(var))).astype(delta.dtype)
         variance_delta = (spread * (-.5 * var ** -1.5)).astype(delta.dtype)

@@ -1,10 +1,9 @@
 """[connected] (`connected_layer.c`): out = in @ W^T, then batchnorm or bias, then activation."""
 import numpy as np
 
-from ..activations import activate, gradient
-from ..activations import from_cfg as activation_from_cfg
 from ..gpu.device import array_module
-from ..train.sgd import accumulate, sgd_update
+from .activations import activate, gradient
+from .activations import from_cfg as activation_from_cfg
 from .base import Layer
 from .batchnorm import BatchnormParams
 
@@ -48,12 +47,9 @@ class ConnectedLayer(Layer, BatchnormParams):
         d = self.delta.reshape(b, -1)
         d *= gradient(self.activation, self.output.reshape(b, -1))
         self.normalize_or_add_bias_backward(d)
-        accumulate(self, "weight_updates", d.T @ x.reshape(b, -1))
+        self.accumulate("weight_updates", d.T @ x.reshape(b, -1))
         if delta is not None:
             delta += (d @ xp.asarray(self.weights, d.dtype)).reshape(delta.shape)
-
-    def update(self, learning_rate, momentum, decay, batch):
-        sgd_update(self, learning_rate, momentum, decay, batch)
 
     def summary(self, index):
         return f"connected                            {self.inputs:4d}  ->  {self.n_outputs:4d}"

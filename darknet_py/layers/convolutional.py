@@ -1,11 +1,10 @@
 """[convolutional] (`convolutional_layer.c`, `im2col.c`): im2col + GEMM, then batchnorm or bias, then activation."""
 import numpy as np
 
-from ..activations import activate, gradient
-from ..activations import from_cfg as activation_from_cfg
 from ..cpu.threads import run_parts, run_slices
 from ..gpu.device import array_module
-from ..train.sgd import accumulate, sgd_update
+from .activations import activate, gradient
+from .activations import from_cfg as activation_from_cfg
 from .base import Layer
 from .batchnorm import BatchnormParams
 
@@ -171,10 +170,7 @@ class ConvolutionalLayer(Layer, BatchnormParams):
             gradients[part] = total
         run_parts(slice_backward, len(self.train_columns))
         self.train_columns = None
-        accumulate(self, "weight_updates", sum(gradients[1:], gradients[0]).reshape(self.weights.shape))
-
-    def update(self, learning_rate, momentum, decay, batch):
-        sgd_update(self, learning_rate, momentum, decay, batch)
+        self.accumulate("weight_updates", sum(gradients[1:], gradients[0]).reshape(self.weights.shape))
 
     def summary(self, index):
         c, h, w = self.in_shape

@@ -3,17 +3,17 @@
 The input's channels are `num` anchors x (coords + 1 + classes) entries, each entry a w x h plane
 (entry_index). Forward applies Darknet's CPU activations: logistic on tx, ty and objectness, then a
 softmax over the classes of each anchor and cell, a WordTree softmax (`tree=`), or logistic classes.
-The training loss lives in `train/region_loss.py`. Backward follows Darknet's GPU build
+The training loss lives in `region_loss.py`. Backward follows Darknet's GPU build
 (backward_region_layer_gpu): its CPU backward_region_layer is commented out, so a CPU build never
 propagates the region loss; on the GPU the deltas of tx, ty and objectness get the logistic gradient.
 """
 import numpy as np
 
-from ..activations import activate, gradient
 from ..gpu.device import array_module
-from ..train.region_loss import region_loss
 from ..tree import Tree, read_map, softmax_tree
+from .activations import activate, gradient
 from .base import Layer
+from .region_loss import region_loss
 
 
 def load_tree(section, key):

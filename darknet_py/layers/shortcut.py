@@ -2,8 +2,8 @@
 
 When the two shapes differ, shortcut_cpu strides through the larger one and adds over the common channels.
 """
-from ..activations import activate, gradient
-from ..activations import from_cfg as activation_from_cfg
+from .activations import activate, gradient
+from .activations import from_cfg as activation_from_cfg
 from .base import Layer
 
 

@@ -4,43 +4,30 @@ update_convolutional_layer`, `connected_layer.c: update_connected_layer`).
 Deltas are target - output, so gradients point downhill and the update *adds* them. Weight, bias and
 scale updates accumulate over the subdivisions of a batch (they are never zeroed, only decayed by the
 momentum), and the step divides by the full batch (minibatch * subdivisions).
-"""
-import numpy as np
 
-from ..cpu.heap import keep_freed_memory
-from ..gpu.device import array_module, to_numpy
+The layers only fill their `*_updates` arrays (Layer.accumulate); the step is this module's. On a GPU the
+parameters it steps are the device's copies (Network.parameters).
+"""
+from ..gpu.device import array_module
 from .schedule import current_rate
 
 
-def like(ref, value):
-    """value in ref's array module (parameters may live on the host while gradients are on the GPU)."""
-    return to_numpy(value).astype(ref.dtype, copy=False) if isinstance(ref, np.ndarray) else value
-
-
-def accumulate(layer, name, value):
-    """layer.<name> += value (Darknet's weight_updates, bias_updates, ...), zeros on first use."""
-    updates = getattr(layer, name, None)
-    if updates is None:
-        updates = array_module(value).zeros_like(value)
-        setattr(layer, name, updates)
-    updates += like(updates, value)
-
-
-def sgd_update(layer, learning_rate, momentum, decay, batch):
-    """update_convolutional_layer: biases and scales step without decay, weights with decay*batch."""
-    dtype = layer.weights.dtype.type
+def sgd_update(params, learning_rate, momentum, decay, batch):
+    """update_convolutional_layer on the arrays of `params` (a layer, or its parameters on a GPU): biases
+    and scales step without decay, weights with decay*batch."""
+    dtype = params.weights.dtype.type
     rate = dtype(learning_rate / batch)
     for name, updates_name in (("biases", "bias_updates"), ("scales", "scale_updates")):
-        updates = getattr(layer, updates_name, None)
+        updates = getattr(params, updates_name, None)
         if updates is not None:
-            param = getattr(layer, name)
+            param = getattr(params, name)
             param += rate * updates
             updates *= dtype(momentum)
-    updates = getattr(layer, "weight_updates", None)
+    updates = getattr(params, "weight_updates", None)
     if updates is None:  # Darknet allocates the buffers with the layer: weights decay even without gradients
-        updates = layer.weight_updates = array_module(layer.weights).zeros_like(layer.weights)
-    updates += dtype(-decay * batch) * layer.weights
-    layer.weights += rate * updates
+        updates = params.weight_updates = array_module(params.weights).zeros_like(params.weights)
+    updates += dtype(-decay * batch) * params.weights
+    params.weights += rate * updates
     updates *= dtype(momentum)
 
 
@@ -49,9 +36,11 @@ def update_arguments(net):
     return current_rate(net), net.momentum, net.decay, net.minibatch * net.subdivisions
 
 
-def update_network(net):
-    """update_network: every layer with parameters takes one step at the current learning rate."""
-    net.update(*update_arguments(net))
+def update_network(net, learning_rate, momentum, decay, batch):
+    """update_network's loop: one SGD step for every layer with weights, at its own rate multiplier
+    (a layer section's `learning_rate`)."""
+    for layer, params in net.parameters():
+        sgd_update(params, learning_rate * layer.learning_rate_scale, momentum, decay, batch)
 
 
 def update_due(net):
@@ -63,14 +52,11 @@ def train_datum(net, x, truth):
     """train_network_datum: one minibatch forward and backward; update once every `subdivisions` minibatches.
 
     Returns the network cost (calc_network_cost: the mean of the layers' costs). A network on a GPU
-    (Network.to) trains there (gpu/train.py).
+    (Network.to) runs its forward and backward there (gpu/train.py), and the step updates the device's
+    parameters.
     """
-    if net.gpu is not None:
-        return net.gpu.train_datum(x, truth)
-    keep_freed_memory()  # each step reuses the last one's memory instead of faulting in new pages
     net.seen += net.minibatch
-    net.forward(x, train=True, truth=truth)
-    net.backward()
+    net.forward_backward(x, truth)
     if update_due(net):
-        update_network(net)
+        update_network(net, *update_arguments(net))
     return net.cost

@@ -3,7 +3,7 @@
 Darknet computes gradients from the *output* (e.g. logistic' = y*(1-y)), so `gradient(name, y)` takes y.
 Functions take and return arrays of the caller's array module (numpy or CuPy) and keep float32.
 """
-from .gpu.device import array_module as _xp
+from ..gpu.device import array_module as _xp
 
 
 def _f(x, v):
