@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 import darknet_py  # noqa: E402  (first: selects OpenBLAS's kernels before numpy loads)
 from darknet_py.cpu.blas import single_threaded  # noqa: E402
-from darknet_py.data import Augment, DarknetRandom, load_detection_batch  # noqa: E402
+from darknet_py.data.augment import Augment, DarknetRandom
+from darknet_py.data.detection import load_detection_batch
 from darknet_py.network import Network  # noqa: E402
 from darknet_py.train.sgd import train_datum  # noqa: E402
 from darknet_py.weights import write_random_weights  # noqa: E402

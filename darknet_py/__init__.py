@@ -9,7 +9,7 @@ from .cpu.blas_env import select_openblas_core
 
 select_openblas_core()  # before numpy loads: OpenBLAS AVX-512 kernels where the CPU has them
 
-from .data import read_names  # noqa: E402
+from .data.lists import read_names
 from .detector import Found, classify, detect, detect_images  # noqa: E402
 from .errors import CfgError, DarknetError, WeightsError  # noqa: E402
 from .network import Network  # noqa: E402

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import evaluate as ev
 from .boxes import do_nms_obj, do_nms_sort, region_detections
-from .data import label_path, load_letterboxed, load_resized, read_labels
+from .data.detection import load_letterboxed, load_resized
+from .data.lists import label_path, read_labels
 from .detector import region_layer
 
 VALID_BATCH = 8     # images per forward in valid / recall / map (darknet: 1)

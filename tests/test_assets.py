@@ -1,4 +1,4 @@
-"""darknet_py.assets: verified weights from a mirror or a download, Darknet's data files."""
+"""darknet_py.data.assets: verified weights from a mirror or a download, Darknet's data files."""
 import hashlib
 import io
 import os
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from darknet_py import assets
-from darknet_py.assets import AssetError, fetch_data, get_weights
+from darknet_py.data import assets
+from darknet_py.data.assets import AssetError, fetch_data, get_weights
 from darknet_py.errors import DarknetError
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"

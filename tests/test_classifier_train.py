@@ -9,7 +9,7 @@ import oracle
 import pytest
 from conftest import ROOT, SHARED, conv, maxpool, needs_oracle, project_cfg, section
 
-from darknet_py.classification_data import (
+from darknet_py.data.classification import (
     ClassAugment,
     center_crop_image,
     fill_hierarchy,
@@ -18,7 +18,7 @@ from darknet_py.classification_data import (
     validation_crop,
 )
 from darknet_py.cli import main
-from darknet_py.data import read_paths
+from darknet_py.data.lists import read_paths
 from darknet_py.image import load_image
 from darknet_py.layers.cost import SECRET_NUM
 from darknet_py.network import Network
@@ -233,7 +233,7 @@ def test_checkpoints_resume_and_hi_res_fine_tune(tmp_path, capsys):
 
 
 def test_classification_loader_is_deterministic_and_resizes(tmp_path):
-    from darknet_py.classification_data import ClassificationLoader
+    from darknet_py.data.classification import ClassificationLoader
     data = synthetic_set(tmp_path)
     paths = read_paths(data.parent / "train.list")
     aug = ClassAugment(16, 1., 1.25, 7, .75, .1, .75, .75)

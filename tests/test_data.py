@@ -6,7 +6,7 @@ import pytest
 
 import oracle
 from conftest import SHARED, darknet_cfg, needs_oracle
-from darknet_py import data
+from darknet_py.data import augment, detection, lists
 from darknet_py.errors import DarknetError
 from darknet_py.image import load_image, resize_image
 from darknet_py.network import Network
@@ -17,41 +17,41 @@ needs_coco = pytest.mark.skipif(not IMAGES, reason="coco128 not available")
 
 
 def test_label_path_follows_darknet_rules():
-    assert data.label_path("/d/images/train/a.jpg") == "/d/labels/train/a.txt"
-    assert data.label_path("/voc/VOC2007/JPEGImages/0001.JPEG") == "/voc/VOC2007/labels/0001.txt"
-    assert data.label_path("/x/raw/b.png") == "/x/labels/b.txt"
+    assert lists.label_path("/d/images/train/a.jpg") == "/d/labels/train/a.txt"
+    assert lists.label_path("/voc/VOC2007/JPEGImages/0001.JPEG") == "/voc/VOC2007/labels/0001.txt"
+    assert lists.label_path("/x/raw/b.png") == "/x/labels/b.txt"
     # first occurrence only, as darknet's find_replace
-    assert data.label_path("/images/images/c.jpg") == "/labels/images/c.txt"
+    assert lists.label_path("/images/images/c.jpg") == "/labels/images/c.txt"
 
 
 def test_read_labels_and_errors(tmp_path):
     good = tmp_path / "good.txt"
     good.write_text("3 0.5 0.5 0.2 0.1\n\n7 .1 .2 .3 .4\n")
-    labels = data.read_labels(good)
+    labels = lists.read_labels(good)
     assert labels.dtype == np.float32 and labels.shape == (2, 5)
     np.testing.assert_array_equal(labels[1], np.float32([7, .1, .2, .3, .4]))
     bad = tmp_path / "bad.txt"
     bad.write_text("3 0.5 0.5 0.2 0.1\n4 0.5 oops 0.2 0.1\n")
-    with pytest.raises(data.LabelError, match=r"bad\.txt:2: expected 'class x y w h'"):
-        data.read_labels(bad)
-    with pytest.raises(data.LabelError, match=r"good\.txt:3: class 7 outside \[0, 5\)"):
-        data.read_labels(good, classes=5)
-    with pytest.raises(data.LabelError, match="cannot open label file"):
-        data.read_labels(tmp_path / "missing.txt")
+    with pytest.raises(lists.LabelError, match=r"bad\.txt:2: expected 'class x y w h'"):
+        lists.read_labels(bad)
+    with pytest.raises(lists.LabelError, match=r"good\.txt:3: class 7 outside \[0, 5\)"):
+        lists.read_labels(good, classes=5)
+    with pytest.raises(lists.LabelError, match="cannot open label file"):
+        lists.read_labels(tmp_path / "missing.txt")
 
 
 def test_read_paths(tmp_path):
     lst = tmp_path / "train.txt"
     lst.write_text("a.jpg\n\n b.jpg \n")
-    assert data.read_paths(lst) == ["a.jpg", "b.jpg"]
+    assert lists.read_paths(lst) == ["a.jpg", "b.jpg"]
     lst.write_text("\n")
     with pytest.raises(DarknetError, match="empty"):
-        data.read_paths(lst)
+        lists.read_paths(lst)
 
 
 def test_correct_boxes_by_hand():
     labels = np.float32([[1, .5, .5, .4, .2], [2, .9, .1, .4, .4], [5, 0, 0, .3, .3]])
-    out = data.correct_boxes(labels, dx=-.1, dy=0, sx=.5, sy=1, flip=True)
+    out = augment.correct_boxes(labels, dx=-.1, dy=0, sx=.5, sy=1, flip=True)
     # box 0: edges .3,.7 -> .25,.45 -> flipped .55,.75
     np.testing.assert_allclose(out[0], [.65, .5, .2, .2], atol=1e-6)
     # box 1: x edges .7,1.1 -> .45,.65 -> flipped .35,.55; y edges -.1,.3 clamped to 0,.3
@@ -61,7 +61,7 @@ def test_correct_boxes_by_hand():
 
 def test_hsv_round_trip():
     im = np.random.default_rng(0).random((3, 8, 9), dtype=np.float32)
-    np.testing.assert_allclose(data.hsv_to_rgb(data.rgb_to_hsv(im)), im, atol=1e-6)
+    np.testing.assert_allclose(augment.hsv_to_rgb(augment.rgb_to_hsv(im)), im, atol=1e-6)
 
 
 @needs_oracle
@@ -70,8 +70,8 @@ def test_hsv_round_trip():
                                              (96, 64, 0, 0, 96, 64), (413, 301, 1, 0, 416, 416)])
 def test_place_image_matches_darknet(w, h, dx, dy, cw, ch):
     im = load_image(IMAGES[0])
-    canvas = np.full((3, ch, cw), data.CANVAS_FILL, np.float32)
-    data.place_image(im, w, h, dx, dy, canvas)
+    canvas = np.full((3, ch, cw), detection.CANVAS_FILL, np.float32)
+    augment.place_image(im, w, h, dx, dy, canvas)
     np.testing.assert_array_equal(canvas, oracle.place_image(im, w, h, dx, dy, cw, ch))
 
 
@@ -83,7 +83,7 @@ def test_distort_image_is_bit_exact(hue, sat, val):
     im[:, :4, :4] = .3   # grey: darknet's hue is NaN there
     im[:, 4:8, :4] = 0   # black
     want = oracle.distort_image(im, hue, sat, val)
-    np.testing.assert_array_equal(data.distort_image(im, hue, sat, val), want)
+    np.testing.assert_array_equal(augment.distort_image(im, hue, sat, val), want)
 
 
 @pytest.fixture
@@ -112,21 +112,21 @@ def tricky_set(tmp_path):
 @pytest.mark.parametrize("seed", [1, 7, 12])
 def test_detection_batch_matches_darknet_rand_stream(tricky_set, seed):
     """Same srand seed => bit-identical picks, jitter, pixels, distortion, flip, shuffle and truth."""
-    aug = data.Augment(jitter=.3, hue=.1, saturation=1.5, exposure=1.5)
+    aug = augment.Augment(jitter=.3, hue=.1, saturation=1.5, exposure=1.5)
     want_x, want_y = oracle.detection_data(seed, tricky_set, 4, 96, 64, 30, 80, aug.jitter, aug.hue,
                                            aug.saturation, aug.exposure)
-    x, y = data.load_detection_batch(tricky_set, 4, 96, 64, aug, oracle.LibcRandom(seed), classes=80)
+    x, y = detection.load_detection_batch(tricky_set, 4, 96, 64, aug, oracle.LibcRandom(seed), classes=80)
     np.testing.assert_array_equal(x, want_x)
     np.testing.assert_array_equal(y, want_y)
 
 
 def test_loader_is_deterministic_and_resizes(tricky_set):
-    aug = data.Augment()
-    with data.DetectionLoader(tricky_set, 2, 64, 64, aug, classes=80, workers=1, seed=5) as a, \
-            data.DetectionLoader(tricky_set, 2, 64, 64, aug, classes=80, workers=3, seed=5) as b:
+    aug = augment.Augment()
+    with detection.DetectionLoader(tricky_set, 2, 64, 64, aug, classes=80, workers=1, seed=5) as a, \
+            detection.DetectionLoader(tricky_set, 2, 64, 64, aug, classes=80, workers=3, seed=5) as b:
         for _ in range(3):
             (xa, ya), (xb, yb) = a.next(), b.next()
-            assert xa.shape == (2, 3, 64, 64) and ya.shape == (2, data.NUM_BOXES * 5)
+            assert xa.shape == (2, 3, 64, 64) and ya.shape == (2, detection.NUM_BOXES * 5)
             np.testing.assert_array_equal(xa, xb)
             np.testing.assert_array_equal(ya, yb)
         a.resize(96, 32)
@@ -141,11 +141,11 @@ def test_loader_reports_missing_labels(tmp_path):
     (tmp_path / "images").mkdir()
     img = tmp_path / "images" / "a.jpg"
     shutil.copy(IMAGES[0], img) if IMAGES else pytest.skip("coco128 not available")
-    with data.DetectionLoader([str(img)], 1, 32, 32, workers=1) as loader:
-        with pytest.raises(data.LabelError, match="cannot open label file"):
+    with detection.DetectionLoader([str(img)], 1, 32, 32, workers=1) as loader:
+        with pytest.raises(lists.LabelError, match="cannot open label file"):
             loader.next()
 
 
 def test_augment_from_network():
     net = Network.from_cfg(darknet_cfg("yolov2-tiny"))
-    assert data.Augment.from_network(net) == data.Augment(jitter=.2, hue=.1, saturation=1.5, exposure=1.5)
+    assert augment.Augment.from_network(net) == augment.Augment(jitter=.2, hue=.1, saturation=1.5, exposure=1.5)

@@ -13,7 +13,7 @@ from darknet_py import anchors as A
 from darknet_py import evaluate as ev
 from darknet_py.boxes import Detection
 from darknet_py.cli import main
-from darknet_py.data import label_path, read_labels
+from darknet_py.data.lists import label_path, read_labels
 from darknet_py.validate import MapCounter, map_table
 
 COCO128 = SHARED / "datasets" / "coco128" / "images" / "train2017"

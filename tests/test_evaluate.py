@@ -11,7 +11,8 @@ import pytest
 from conftest import DARKNET_DATA, SHARED, darknet_cfg, needs_oracle
 from darknet_py import evaluate as ev
 from darknet_py.boxes import Detection, box_iou, do_nms_obj, do_nms_sort, region_detections
-from darknet_py.data import load_letterboxed, load_resized, read_labels
+from darknet_py.data.detection import load_letterboxed, load_resized
+from darknet_py.data.lists import read_labels
 from darknet_py.network import Network
 
 IMAGES = sorted((SHARED / "datasets" / "coco128" / "images" / "train2017").glob("*.jpg"))

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from conftest import SHARED
 
-from darknet_py.data import CLASSIFICATION_BOX, Augment, label_path
-from darknet_py.mixed_data import MixedLoader, classification_labels, detection_count
+from darknet_py.data.augment import Augment, CLASSIFICATION_BOX
+from darknet_py.data.lists import label_path
+from darknet_py.data.mixed import MixedLoader, classification_labels, detection_count
 from darknet_py.network import Network
 from darknet_py.train.sgd import train_datum
 

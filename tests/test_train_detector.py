@@ -16,7 +16,7 @@ import pytest
 import oracle
 from conftest import ROOT, SHARED, conv, maxpool, needs_oracle, section
 from darknet_py import cli, weights as weights_module
-from darknet_py.data import read_names
+from darknet_py.data.lists import read_names
 from darknet_py.detector import detect_images, labels
 from darknet_py.errors import DarknetError
 from darknet_py.image import load_image

@@ -3,7 +3,7 @@ import sys
 import time
 
 from ..cfg import read_data_cfg
-from ..data import read_names
+from ..data.lists import read_names
 from ..errors import DarknetError
 from .common import common_flags, data_path, flag_device, image_paths, load_network
 

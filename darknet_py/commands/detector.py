@@ -4,7 +4,7 @@ import os
 import time
 
 from ..cfg import read_data_cfg
-from ..data import read_names
+from ..data.lists import read_names
 from .common import common_flags, data_path, flag_device, image_paths, load_network
 
 
@@ -49,7 +49,7 @@ def test(args):
 
 def _valid_setup(args, usage):
     """What valid / map share: flags, the network, the .data's valid list, names and class map."""
-    from ..data import read_paths
+    from ..data.lists import read_paths
     from ..tree import read_map
     from ..validate import VALID_BATCH
     batch = args.value("-batch", VALID_BATCH, int)
@@ -99,7 +99,7 @@ def recall(args):
     """validate_detector_recall over the .data's valid list (darknet reads data/coco_val_5k.list)."""
     import sys
 
-    from ..data import read_paths
+    from ..data.lists import read_paths
     from ..validate import VALID_BATCH, recall_lines
     batch = args.value("-batch", VALID_BATCH, int)
     flags = common_flags(args)
@@ -128,7 +128,7 @@ def calc_anchors(args):
     width x height network; -show also prints Table 1 and writes Figure 2 (-plot anchors.png)."""
     from .. import anchor_figures as F
     from .. import anchors as A
-    from ..data import label_path, read_paths
+    from ..data.lists import label_path, read_paths
     from ..errors import DarknetError
     k = args.value("-num_of_clusters", 5, int)
     width = args.value("-width", 416, int)

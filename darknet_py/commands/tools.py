@@ -19,14 +19,14 @@ def partial(args):
 
 
 def weights_get(args):
-    from ..assets import get_weights
+    from ..data.assets import get_weights
     dest = args.value("-dest", "weights")
     (name,), _ = args.positional(1, "weights get <name>")
     print(get_weights(name, dest))
 
 
 def data_get(args):
-    from ..assets import fetch_data
+    from ..data.assets import fetch_data
     dest = args.value("-dest", "data")
     for path in fetch_data(dest):
         print(path)

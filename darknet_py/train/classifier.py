@@ -1,6 +1,6 @@
 """Training and validating a classifier (`examples/classifier.c: train_classifier, validate_classifier_single`).
 
-train_classifier: batches of augmented images labelled from their paths (classification_data.py), one
+train_classifier: batches of augmented images labelled from their paths (data/classification.py), one
 SGD step per batch of minibatch * subdivisions images (train/detector.py's train_batch), Darknet's loss
 line, a checkpoint per epoch (`<backup>/<base>_<epoch>.weights`), `<backup>/<base>.backup` every
 BACKUP_EVERY batches and `<backup>/<base>.weights` at the end (classifier.c names its final file so; the
@@ -15,9 +15,9 @@ import time
 import numpy as np
 
 from ..cfg import read_data_cfg
-from ..classification_data import ClassAugment, ClassificationLoader, class_of, validation_crop
 from ..commands.common import data_path
-from ..data import read_names, read_paths
+from ..data.classification import ClassAugment, ClassificationLoader, class_of, validation_crop
+from ..data.lists import read_names, read_paths
 from ..errors import DarknetError
 from ..evaluate import basecfg
 from ..gpu.device import to_numpy

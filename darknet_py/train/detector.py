@@ -14,7 +14,9 @@ import time
 from ..cfg import read_data_cfg
 from ..commands.common import data_path
 from ..cpu.blas import single_threaded
-from ..data import Augment, DarknetRandom, DetectionLoader, read_paths
+from ..data.augment import Augment, DarknetRandom
+from ..data.detection import DetectionLoader
+from ..data.lists import read_paths
 from ..errors import DarknetError
 from ..evaluate import basecfg
 from ..network import Network
@@ -117,7 +119,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     the image draws and multi-scale sizes reproducible (Darknet seeds with the time). Raises
     TrainingDiverged when the loss is not finite, DarknetError when a resumed file has already reached
     max_batches. loader_class: a DetectionLoader-like class built with DetectionLoader's arguments
-    (e.g. functools.partial(mixed_data.MixedLoader, class_paths=..., ratio=...) for YOLO9000 joint training).
+    (e.g. functools.partial(data.mixed.MixedLoader, class_paths=..., ratio=...) for YOLO9000 joint training).
     device: "cpu", or a GPU (gpu/device.py: select_device's values) to train there (gpu/train.py).
     """
     options = read_data_cfg(datacfg)

@@ -9,7 +9,8 @@ list: `ratio` classification images for every detection image.
 """
 import numpy as np
 
-from .data import NUM_BOXES, Augment, DetectionLoader, load_detection_batch
+from .augment import Augment
+from .detection import NUM_BOXES, DetectionLoader, load_detection_batch
 
 PAPER_RATIO = 4.  # YOLO9000 section 4: ImageNet (classification) images per COCO (detection) image
 

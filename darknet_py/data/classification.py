@@ -5,7 +5,7 @@ random_augment_image (a random scale so the short side lands in [min, max], a ra
 rotation and shift, sampled bilinearly), flipped with p = .5 and HSV-distorted. Its label comes from its
 path (fill_truth: the one label string of the labels list that occurs in the path) and, for a WordTree
 model, is widened to the label's ancestors (fill_hierarchy). validate_classifier_single instead scales
-the short side to the network size and takes the centre crop. Randomness uses data.py's rand()-stream
+the short side to the network size and takes the centre crop. Randomness uses augment.py's rand()-stream
 helpers, in libdarknet's draw order.
 """
 import math
@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .data import DetectionLoader, rand_scale, rand_uniform, random_distort_image
-from .image import load_image, resize_image
-from .layers.cost import SECRET_NUM
+from ..image import load_image, resize_image
+from ..layers.cost import SECRET_NUM
+from .augment import rand_scale, rand_uniform, random_distort_image
+from .detection import DetectionLoader
 
 F32 = np.float32
 TWO_PI = 6.2831853071795864769252866  # darknet.h TWO_PI: random_augment_args turns degrees into radians with it

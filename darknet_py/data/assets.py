@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from typing import NamedTuple
 
-from .errors import DarknetError
+from ..errors import DarknetError
 
 
 class AssetError(DarknetError):
