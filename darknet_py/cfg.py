@@ -180,3 +180,9 @@ def read_data_cfg(path):
 def warn_unused(section):
     for key, value, line in section.unused():
         print(f"{section.path}:{line}: Unused field: '{key} = {value}'", file=sys.stderr)
+
+
+def basecfg(path):
+    """utils.c basecfg: the file name without directories, cut at its first '.' (strchr), so
+    "yolov2.coco.cfg" gives "yolov2" and "a.b.jpg" gives "a", as Darknet names backups and comp4 ids."""
+    return os.path.basename(str(path)).split(".", 1)[0]

@@ -1,9 +1,9 @@
-"""darknet_py.anchors: IoU k-means on synthetic clusters and on coco128's labels (paper Fig. 2, Table 1)."""
+"""darknet_py.eval.anchors: IoU k-means on synthetic clusters and on coco128's labels (paper Fig. 2, Table 1)."""
 import numpy as np
 import pytest
 
 from conftest import SHARED
-from darknet_py import anchors as A
+from darknet_py.eval import anchors as A
 
 COCO128_LABELS = SHARED / "datasets" / "coco128" / "labels" / "train2017"
 needs_coco = pytest.mark.skipif(not COCO128_LABELS.is_dir(), reason="coco128 not available")

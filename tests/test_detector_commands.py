@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED, needs_oracle, project_cfg
-from darknet_py import anchor_figures as F
-from darknet_py import anchors as A
-from darknet_py import evaluate as ev
+from darknet_py.eval import anchor_figures as F
+from darknet_py.eval import anchors as A
+from darknet_py.cfg import basecfg
+from darknet_py.eval import metrics, results
 from darknet_py.boxes import Detection
 from darknet_py.cli import main
 from darknet_py.data.lists import label_path, read_labels
-from darknet_py.validate import MapCounter, map_table
+from darknet_py.eval.validate import MapCounter, map_table
 
 COCO128 = SHARED / "datasets" / "coco128" / "images" / "train2017"
 IMAGES = sorted(COCO128.glob("*.jpg"))
@@ -138,30 +139,30 @@ def truths_of(paths):
     for p in paths:
         h, w = cv2.imread(str(p)).shape[:2]
         for c, x, y, bw, bh in read_labels(label_path(p)).astype(float):
-            voc.append((ev.basecfg(p), int(c), max(x * w - bw * w / 2 + 1, 1), max(y * h - bh * h / 2 + 1, 1),
+            voc.append((basecfg(p), int(c), max(x * w - bw * w / 2 + 1, 1), max(y * h - bh * h / 2 + 1, 1),
                         min(x * w + bw * w / 2 + 1, w), min(y * h + bh * h / 2 + 1, h)))
-            coco.append((ev.coco_image_id(p), int(c), (x - bw / 2) * w, (y - bh / 2) * h, bw * w, bh * h))
+            coco.append((results.coco_image_id(p), int(c), (x - bw / 2) * w, (y - bh / 2) * h, bw * w, bh * h))
     return voc, coco
 
 
 @needs_coco
 def test_map_equals_the_metrics_on_valids_files(setup, capsys):
-    """map's numbers = evaluate.voc_map / coco_map over the comp4 files and json that valid writes."""
+    """map's numbers = metrics.voc_map / coco_map over the comp4 files and json that valid writes."""
     tmp, cfg, weights = setup
     for kind in ("voc", "coco"):
         cli(capsys, "detector", "valid", tmp / f"{kind}-ours.data", cfg, weights, "-nogpu")
     dets = [(line.split()[0], c, *map(float, line.split()[1:]))
             for c, name in enumerate(NAMES)
             for line in (tmp / "voc-ours" / f"comp4_det_test_{name}.txt").read_text().splitlines()]
-    coco_dets = [(r["image_id"], ev.COCO_IDS.index(r["category_id"]), r["score"], *r["bbox"])
+    coco_dets = [(r["image_id"], results.COCO_IDS.index(r["category_id"]), r["score"], *r["bbox"])
                  for r in json.loads((tmp / "coco-ours" / "coco_results.json").read_text())]
     voc_truths, coco_truths = truths_of(IMAGES[:5])
-    want_coco = ev.coco_map(coco_dets, coco_truths)
+    want_coco = metrics.coco_map(coco_dets, coco_truths)
     for iou in (.5, .3):
         out, _ = cli(capsys, "detector", "map", tmp / "voc-ours.data", cfg, weights, "-iou", iou, "-nogpu")
         rows, voc07, voc, coco = parse_map(out)
-        want07, aps07 = ev.voc_map(dets, voc_truths, 80, iou, use_07_metric=True)
-        want, aps = ev.voc_map(dets, voc_truths, 80, iou, use_07_metric=False)
+        want07, aps07 = metrics.voc_map(dets, voc_truths, 80, iou, use_07_metric=True)
+        want, aps = metrics.voc_map(dets, voc_truths, 80, iou, use_07_metric=False)
         assert voc07 == pytest.approx(want07, abs=5e-5) and voc == pytest.approx(want, abs=5e-5)
         assert coco == pytest.approx([want_coco["AP"], want_coco["AP50"], want_coco["AP75"]], abs=5e-5)
         assert sorted(rows) == sorted({t[1] for t in voc_truths})

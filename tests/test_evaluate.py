@@ -1,4 +1,4 @@
-"""darknet_py.evaluate: detector.c's outputs and recall vs darknet, VOC AP by hand, COCO AP vs pycocotools."""
+"""darknet_py.eval (results, metrics): detector.c's outputs and recall vs darknet, VOC AP by hand, COCO AP vs pycocotools."""
 import contextlib
 import io
 import json
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import DARKNET_DATA, SHARED, darknet_cfg, needs_oracle
-from darknet_py import evaluate as ev
+from darknet_py.cfg import basecfg
+from darknet_py.eval import metrics, results
 from darknet_py.boxes import Detection, box_iou, do_nms_obj, do_nms_sort, region_detections
 from darknet_py.data.detection import load_letterboxed, load_resized
 from darknet_py.data.lists import read_labels
@@ -26,18 +27,18 @@ def det(x, y, w, h, probs, obj=.9):
 # ---------------------------------------------------------------------------------------------- writers
 
 def test_coco_image_id_and_basecfg():
-    assert ev.coco_image_id("/data/val2014/COCO_val2014_000000000042.jpg") == 42
-    assert ev.coco_image_id("/data/coco128/images/train2017/000000000009.jpg") == 9
-    assert ev.basecfg("/voc/JPEGImages/000005.jpg") == "000005"
-    assert ev.basecfg("cfg/yolov2.coco.cfg") == "yolov2"  # strchr: the first '.', as Darknet
-    assert ev.basecfg("noext") == "noext"
+    assert results.coco_image_id("/data/val2014/COCO_val2014_000000000042.jpg") == 42
+    assert results.coco_image_id("/data/coco128/images/train2017/000000000009.jpg") == 9
+    assert basecfg("/voc/JPEGImages/000005.jpg") == "000005"
+    assert basecfg("cfg/yolov2.coco.cfg") == "yolov2"  # strchr: the first '.', as Darknet
+    assert basecfg("noext") == "noext"
 
 
 def test_voc_lines_are_one_based_and_clamped():
     # a 100x50 image; box centre (10, 20) size 30x10 -> corners -5..25, 15..25 (+1 -> -4..26, 16..26)
     d = det(10, 20, 30, 10, [0, .75, 0, .5])
     d2 = det(95, 45, 20, 20, [.25, 0, 0, 0])
-    lines = ev.voc_lines("000005", [d, d2], 100, 50)
+    lines = results.voc_lines("000005", [d, d2], 100, 50)
     assert lines == [(1, "000005 0.750000 1.000000 16.000000 26.000000 26.000000"),
                      (3, "000005 0.500000 1.000000 16.000000 26.000000 26.000000"),
                      (0, "000005 0.250000 86.000000 36.000000 100.000000 50.000000")]
@@ -45,22 +46,22 @@ def test_voc_lines_are_one_based_and_clamped():
 
 def test_coco_records_format_and_clamp(tmp_path):
     d = det(10, 20, 30, 10, [0, .75] + [0] * 77 + [.5])
-    recs = ev.coco_records("x/COCO_val2014_000000000123.jpg", [d], 100, 50)
+    recs = results.coco_records("x/COCO_val2014_000000000123.jpg", [d], 100, 50)
     assert recs == ['{"image_id":123, "category_id":2, "bbox":[0.000000, 15.000000, 25.000000, 10.000000], '
                     '"score":0.750000}',
                     '{"image_id":123, "category_id":90, "bbox":[0.000000, 15.000000, 25.000000, 10.000000], '
                     '"score":0.500000}']
-    with ev.CocoWriter(tmp_path) as w:
+    with results.CocoWriter(tmp_path) as w:
         w.add("x/COCO_val2014_000000000123.jpg", [d], 100, 50)
     loaded = json.loads((tmp_path / "coco_results.json").read_text())
     assert [r["category_id"] for r in loaded] == [2, 90]
-    with ev.CocoWriter(tmp_path, "empty"):
+    with results.CocoWriter(tmp_path, "empty"):
         pass
     assert json.loads((tmp_path / "empty.json").read_text()) == []
 
 
 def test_voc_writer_files(tmp_path):
-    with ev.VocWriter(tmp_path / "results", ["cat", "dog"]) as w:
+    with results.VocWriter(tmp_path / "results", ["cat", "dog"]) as w:
         w.add("/voc/JPEGImages/000007.jpg", [det(50, 25, 10, 10, [0, .5])], 100, 50)
     assert (tmp_path / "results" / "comp4_det_test_cat.txt").read_text() == ""
     assert (tmp_path / "results" / "comp4_det_test_dog.txt").read_text() == \
@@ -74,11 +75,11 @@ def test_box_ious_match_darknet_box_iou():
     boxes = rng.uniform(.05, .9, (200, 4)).astype(np.float32)
     truth = np.float32([.5, .5, .3, .4])
     want = np.array([box_iou(b, truth) for b in boxes], np.float32)
-    np.testing.assert_array_equal(ev.box_ious(boxes, truth), want)
+    np.testing.assert_array_equal(results.box_ious(boxes, truth), want)
 
 
 def test_recall_counter_line():
-    r = ev.RecallCounter()
+    r = results.RecallCounter()
     dets = [det(.5, .5, .2, .2, [1], obj=.8), det(.52, .5, .2, .2, [1], obj=0),
             det(.1, .1, .1, .1, [1], obj=.0005)]
     # truth 0 overlaps det 0 with IoU .04/.044; det 1 (suppressed) and det 2 (below .001) don't count
@@ -88,7 +89,7 @@ def test_recall_counter_line():
     iou = np.float32(.04) / np.float32(.044)
     assert r.line(0) == "%5d %5d %5d\tRPs/Img: %.2f\tIOU: %.2f%%\tRecall:%.2f%%" % (
         0, 1, 2, 1., float(iou) * 100 / 2, 50.)
-    assert ev.recall_label_path("/d/images/a.png") == "/d/labels/a.png"  # recall's rule skips .png
+    assert results.recall_label_path("/d/images/a.png") == "/d/labels/a.png"  # recall's rule skips .png
 
 
 # ---------------------------------------------------------------------------------------------- VOC AP
@@ -98,15 +99,15 @@ def test_voc_ap_by_hand():
     tp = np.cumsum([1, 0, 1, 0, 1])
     fp = np.cumsum([0, 1, 0, 1, 0])
     rec, prec = tp / 4, tp / (tp + fp)
-    assert ev.voc_ap(rec, prec, True) == pytest.approx((3 * 1 + 3 * 2 / 3 + 2 * .6) / 11)
-    assert ev.voc_ap(rec, prec, False) == pytest.approx(.25 * 1 + .25 * 2 / 3 + .25 * .6)
+    assert metrics.voc_ap(rec, prec, True) == pytest.approx((3 * 1 + 3 * 2 / 3 + 2 * .6) / 11)
+    assert metrics.voc_ap(rec, prec, False) == pytest.approx(.25 * 1 + .25 * 2 / 3 + .25 * .6)
 
 
 def test_voc07_points_follow_voc_eval_py():
     # recall reaching exactly 3/10 does not count at the 0.30000000000000004 point
     rec = np.array([.1, .2, .3])
     prec = np.array([1., 1., 1.])
-    assert ev.voc_ap(rec, prec, True) == pytest.approx(3 / 11)
+    assert metrics.voc_ap(rec, prec, True) == pytest.approx(3 / 11)
 
 
 def test_voc_class_ap_matching_rules():
@@ -116,21 +117,21 @@ def test_voc_class_ap_matching_rules():
             ("a", .7, 20, 20, 29, 29),  # difficult -> ignored
             ("b", .6, 5, 0, 14, 9),     # IoU 50/150 = 1/3 (plus_one) -> FP
             ("c", .5, 0, 0, 9, 9)]      # no truth in that image -> FP
-    ap, rec, prec = ev.voc_class_ap(dets, gts, use_07_metric=False)
+    ap, rec, prec = metrics.voc_class_ap(dets, gts, use_07_metric=False)
     np.testing.assert_allclose(rec, [.5, .5, .5, .5, .5])
     np.testing.assert_allclose(prec, [1, .5, .5, 1 / 3, .25])
     assert ap == pytest.approx(.5)
     # a box exactly at IoU .5 does not match (> .5 is required)
-    ap, _, _ = ev.voc_class_ap([("b", .9, 0, 0, 18, 9)], [("b", 0, 0, 9, 9)], use_07_metric=False,
+    ap, _, _ = metrics.voc_class_ap([("b", .9, 0, 0, 18, 9)], [("b", 0, 0, 9, 9)], use_07_metric=False,
                                plus_one=False)
     assert ap == 0
-    assert np.isnan(ev.voc_class_ap([], [])[0])  # no truth: AP undefined
+    assert np.isnan(metrics.voc_class_ap([], [])[0])  # no truth: AP undefined
 
 
 def test_voc_map_means_classes_with_truth():
     gts = [("a", 0, 0, 0, 9, 9), ("a", 2, 0, 0, 9, 9)]
     dets = [("a", 0, .9, 0, 0, 9, 9), ("a", 2, .9, 50, 50, 60, 60), ("a", 1, .9, 0, 0, 9, 9)]
-    m, aps = ev.voc_map(dets, gts, 3, use_07_metric=False)
+    m, aps = metrics.voc_map(dets, gts, 3, use_07_metric=False)
     assert aps[0] == pytest.approx(1) and np.isnan(aps[1]) and aps[2] == pytest.approx(0)
     assert m == pytest.approx(.5)
 
@@ -186,7 +187,7 @@ def pycocotools_ap(gts, dets, n_cats):
 def test_coco_map_matches_pycocotools(seed):
     gts, dets = synthetic_coco(seed)
     (ap, ap50, ap75), per_class = pycocotools_ap(gts, dets, 4)
-    got = ev.coco_map(dets, gts)
+    got = metrics.coco_map(dets, gts)
     assert got["AP"] == pytest.approx(ap, abs=1e-12)
     assert got["AP50"] == pytest.approx(ap50, abs=1e-12)
     assert got["AP75"] == pytest.approx(ap75, abs=1e-12)
@@ -198,7 +199,7 @@ def test_coco_map_keeps_100_detections_per_image():
     # 150 false positives scored above the one true detection: it falls outside the top 100
     dets = [(1, 1, .9, 200. + i, 200., 10., 10.) for i in range(150)] + [(1, 1, .5, 0., 0., 10., 10.)]
     (ap, _, _), _ = pycocotools_ap(gts, dets, 1)
-    assert ev.coco_map(dets, gts)["AP"] == pytest.approx(ap, abs=1e-12) == 0
+    assert metrics.coco_map(dets, gts)["AP"] == pytest.approx(ap, abs=1e-12) == 0
 
 
 # ---------------------------------------------------------------------------------------------- vs darknet
@@ -244,13 +245,13 @@ def test_valid_files_equal_darknet(kind, tmp_path, random_weights):
 
     net = Network.from_cfg(cfg).load_weights(weights)
     names = names.read_text().split("\n")[:80]
-    writer = ev.CocoWriter(tmp_path / "ours") if kind == "coco" else ev.VocWriter(tmp_path / "ours", names)
+    writer = results.CocoWriter(tmp_path / "ours") if kind == "coco" else results.VocWriter(tmp_path / "ours", names)
     with writer:
         for path in images:
             x, w, h = load_letterboxed(path, net.w, net.h)
             net.forward(x[None])
-            dets = region_detections(net.layers[-1], 0, w, h, net.w, net.h, ev.VALID_THRESH, relative=False)
-            writer.add(path, do_nms_sort(dets, 80, ev.VALID_NMS), w, h)
+            dets = region_detections(net.layers[-1], 0, w, h, net.w, net.h, results.VALID_THRESH, relative=False)
+            writer.add(path, do_nms_sort(dets, 80, results.VALID_NMS), w, h)
     files = sorted(p.name for p in (tmp_path / "theirs").iterdir())
     assert files == sorted(p.name for p in (tmp_path / "ours").iterdir())
     total = 0
@@ -279,12 +280,12 @@ def test_recall_lines_equal_darknet(tmp_path, random_weights):
               if "RPs/Img" in line]
 
     net = Network.from_cfg(cfg).load_weights(weights)
-    counter, ours = ev.RecallCounter(), []
+    counter, ours = results.RecallCounter(), []
     for i, path in enumerate(images):
         x, _, _ = load_resized(path, net.w, net.h)
         net.forward(x[None])
-        dets = region_detections(net.layers[-1], 0, net.w, net.h, net.w, net.h, ev.RECALL_THRESH)
-        counter.add(do_nms_obj(dets, 1, ev.RECALL_NMS), read_labels(ev.recall_label_path(path))[:, 1:])
+        dets = region_detections(net.layers[-1], 0, net.w, net.h, net.w, net.h, results.RECALL_THRESH)
+        counter.add(do_nms_obj(dets, 1, results.RECALL_NMS), read_labels(results.recall_label_path(path))[:, 1:])
         ours.append(counter.line(i))
     (t_text, t_num), (o_text, o_num) = _parse(theirs), _parse(ours)
     assert o_text == t_text and len(theirs) == len(images)

@@ -23,7 +23,7 @@ from darknet_py.image import load_image
 from darknet_py.network import Network
 from darknet_py.train import detector as td
 from darknet_py.train.schedule import Schedule
-from darknet_py.validate import map_of_valid
+from darknet_py.eval.validate import map_of_valid
 
 MODEL_CFG = ROOT / "cfg" / "tiny-yolo-coco128.cfg"  # our coco128 detector, trained by detector train
 MODEL_WEIGHTS = ROOT / "weights" / "tiny-yolo-coco128.weights"

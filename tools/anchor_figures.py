@@ -9,8 +9,8 @@ The same numbers come from `darknet-py detector calc_anchors <data> -show`.
 import argparse
 from pathlib import Path
 
-from darknet_py import anchor_figures as F
-from darknet_py import anchors as A
+from darknet_py.eval import anchor_figures as F
+from darknet_py.eval import anchors as A
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO128_LABELS = ROOT.parent / "shared" / "datasets" / "coco128" / "labels" / "train2017"

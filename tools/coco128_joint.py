@@ -25,7 +25,7 @@ import numpy as np
 
 from darknet_py.data.lists import read_labels
 from darknet_py.detector import detect_images
-from darknet_py.evaluate import voc_map
+from darknet_py.eval.metrics import voc_map
 from darknet_py.image import letterbox_size, load_image
 from darknet_py.data.mixed import MixedLoader, classification_labels
 from darknet_py.network import Network

@@ -50,8 +50,8 @@ def test(args):
 def _valid_setup(args, usage):
     """What valid / map share: flags, the network, the .data's valid list, names and class map."""
     from ..data.lists import read_paths
+    from ..eval.validate import VALID_BATCH
     from ..tree import read_map
-    from ..validate import VALID_BATCH
     batch = args.value("-batch", VALID_BATCH, int)
     flags = common_flags(args)
     (data, cfg, weights), _ = args.positional(3, usage)
@@ -68,10 +68,10 @@ def valid(args):
     <results>/coco_results.json (eval=coco); -out replaces the file prefix / name."""
     import sys
 
-    from .. import evaluate as ev
     from ..detector import region_layer
     from ..errors import DarknetError
-    from ..validate import valid_detections
+    from ..eval import results
+    from ..eval.validate import valid_detections
     outfile = args.value("-out", None)
     net, paths, names, class_map, options, batch = _valid_setup(
         args, "detector valid <data> <cfg> <weights> [-out prefix]")
@@ -80,12 +80,12 @@ def valid(args):
     if kind == "imagenet":
         raise DarknetError("detector valid: eval=imagenet (print_imagenet_detections) is not supported")
     if kind == "coco":
-        writer = ev.CocoWriter(prefix, outfile or ev.COCO_OUTFILE)
+        writer = results.CocoWriter(prefix, outfile or results.COCO_OUTFILE)
     else:
         classes = len(class_map) if class_map is not None else region_layer(net).classes
         if len(names) < classes:
             raise DarknetError(f"detector valid: {classes} classes but only {len(names)} names")
-        writer = ev.VocWriter(prefix, names[:classes], outfile or ev.VOC_OUTFILE)
+        writer = results.VocWriter(prefix, names[:classes], outfile or results.VOC_OUTFILE)
     start = time.time()
     with writer:
         for i, (path, dets, w, h) in enumerate(valid_detections(net, paths, class_map, batch)):
@@ -100,7 +100,7 @@ def recall(args):
     import sys
 
     from ..data.lists import read_paths
-    from ..validate import VALID_BATCH, recall_lines
+    from ..eval.validate import VALID_BATCH, recall_lines
     batch = args.value("-batch", VALID_BATCH, int)
     flags = common_flags(args)
     (data, cfg, weights), _ = args.positional(3, "detector recall <data> <cfg> <weights>")
@@ -113,9 +113,9 @@ def recall(args):
 def mean_ap(args):
     """valid's detections scored against the valid images' labels: per-class AP, VOC2007 11-point and
     area-under-curve mAP at -iou (.5), COCO AP@[.5:.95]."""
-    from .. import evaluate as ev
-    from ..validate import map_of_valid, map_table
-    iou = args.value("-iou", ev.VOC_IOU, float)
+    from ..eval.metrics import VOC_IOU
+    from ..eval.validate import map_of_valid, map_table
+    iou = args.value("-iou", VOC_IOU, float)
     net, paths, names, class_map, _, batch = _valid_setup(args, "detector map <data> <cfg> <weights> [-iou .5]")
     result = map_of_valid(net, paths, iou, class_map, batch)
     print(f"{len(paths)} images")
@@ -126,10 +126,10 @@ def mean_ap(args):
 def calc_anchors(args):
     """Dimension clusters over the .data's train list (k-means, 1 - IoU), in grid cells of a
     width x height network; -show also prints Table 1 and writes Figure 2 (-plot anchors.png)."""
-    from .. import anchor_figures as F
-    from .. import anchors as A
     from ..data.lists import label_path, read_paths
     from ..errors import DarknetError
+    from ..eval import anchor_figures as F
+    from ..eval import anchors as A
     k = args.value("-num_of_clusters", 5, int)
     width = args.value("-width", 416, int)
     height = args.value("-height", 416, int)

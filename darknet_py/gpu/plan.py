@@ -22,7 +22,7 @@ compiled as C++ - how the kernels and this file are checked where there is no GP
 """
 import numpy as np
 
-from ..boxes import detections_from_rows, region_detections
+from ..boxes import detections_from_rows
 from ..image import letterbox_size
 from ..layers.batchnorm import BN_EPSILON
 from .device import cupy, get_kernel, to_numpy

@@ -14,12 +14,11 @@ import time
 
 import numpy as np
 
-from ..cfg import read_data_cfg
+from ..cfg import basecfg, read_data_cfg
 from ..commands.common import data_path
 from ..data.classification import ClassAugment, ClassificationLoader, class_of, validation_crop
 from ..data.lists import read_names, read_paths
 from ..errors import DarknetError
-from ..evaluate import basecfg
 from ..gpu.device import to_numpy
 from ..image import load_image
 from ..network import Network

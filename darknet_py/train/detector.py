@@ -11,14 +11,13 @@ import os
 import sys
 import time
 
-from ..cfg import read_data_cfg
+from ..cfg import basecfg, read_data_cfg
 from ..commands.common import data_path
 from ..cpu.blas import single_threaded
 from ..data.augment import Augment, DarknetRandom
 from ..data.detection import DetectionLoader
 from ..data.lists import read_paths
 from ..errors import DarknetError
-from ..evaluate import basecfg
 from ..network import Network
 from .chart import LossChart
 from .schedule import current_batch, current_rate

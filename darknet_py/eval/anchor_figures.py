@@ -1,12 +1,12 @@
 """The YOLO9000 paper's dimension-cluster figures for a dataset: Figure 2 (average IoU of the closest
 prior vs the number of clusters K) drawn as a PNG with OpenCV, and Table 1 (IoU clusters vs Euclidean
-clusters vs Faster R-CNN's hand-picked anchors). The clustering itself is darknet_py.anchors.
+clusters vs Faster R-CNN's hand-picked anchors). The clustering itself is darknet_py.eval.anchors.
 """
 import cv2
 import numpy as np
 
+from ..errors import DarknetError
 from . import anchors as A
-from .errors import DarknetError
 
 N_INIT = 5             # k-means restarts per K (the best average IoU is kept), as anchors.iou_curve
 FIGURE_KS = range(1, 10)  # Figure 2's x axis: K = 1..9

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.lists import read_labels
+from ..data.lists import read_labels
 
 STRIDE = 32  # YOLOv2 downsamples by 32: a 416 input gives the 13x13 grid the anchors are measured in
 MAX_ITER = 300  # k-means iterations cap; convergence (no assignment changes) usually comes far earlier

@@ -4,8 +4,8 @@ validate_detector letterboxes each image of the valid list, keeps boxes above .0
 and writes VOC comp4 files or COCO json; validate_detector_recall plain-resizes, keeps proposals above
 .001 and runs do_nms_obj(.4). Darknet runs one image per forward while 4 threads load the next ones; we
 run `batch` images per forward (a batch is independent per image at inference) with the same look-ahead.
-`map` scores valid's detections against the Darknet labels of the same images (evaluate.voc_map and
-evaluate.coco_map), reading them back from the exact text valid writes, so it equals the devkit and
+`map` scores valid's detections against the Darknet labels of the same images (metrics.voc_map and
+metrics.coco_map), reading them back from the exact text valid writes, so it equals the devkit and
 pycocotools run on valid's files.
 """
 import json
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import evaluate as ev
-from .boxes import do_nms_obj, do_nms_sort, region_detections
-from .data.detection import load_letterboxed, load_resized
-from .data.lists import label_path, read_labels
-from .detector import region_layer
+from ..boxes import do_nms_obj, do_nms_sort, region_detections
+from ..data.detection import load_letterboxed, load_resized
+from ..data.lists import label_path, read_labels
+from ..detector import region_layer
+from . import metrics, results
 
 VALID_BATCH = 8     # images per forward in valid / recall / map (darknet: 1)
 LOADER_THREADS = 4  # validate_detector's nthreads: images decoded while the network runs
@@ -52,17 +52,17 @@ def batched_detections(net, paths, thresh, letterbox=True, class_map=None, batch
 def valid_detections(net, paths, class_map=None, batch=VALID_BATCH):
     """validate_detector's detections: (path, dets after do_nms_sort(.45), w, h) per image, in pixels."""
     classes = len(class_map) if class_map is not None else region_layer(net).classes
-    for path, dets, w, h in batched_detections(net, paths, ev.VALID_THRESH, True, class_map, batch):
-        yield path, do_nms_sort(dets, classes, ev.VALID_NMS), w, h
+    for path, dets, w, h in batched_detections(net, paths, results.VALID_THRESH, True, class_map, batch):
+        yield path, do_nms_sort(dets, classes, results.VALID_NMS), w, h
 
 
 def recall_lines(net, paths, batch=VALID_BATCH):
     """validate_detector_recall's line after each image (the counts are cumulative)."""
-    counter = ev.RecallCounter()
-    for i, (path, dets, _, _) in enumerate(batched_detections(net, paths, ev.RECALL_THRESH, False,
+    counter = results.RecallCounter()
+    for i, (path, dets, _, _) in enumerate(batched_detections(net, paths, results.RECALL_THRESH, False,
                                                               batch=batch)):
         # do_nms_obj(dets, nboxes, 1, .4): classes=1, only objectness matters for recall
-        counter.add(do_nms_obj(dets, 1, ev.RECALL_NMS), read_labels(ev.recall_label_path(path))[:, 1:])
+        counter.add(do_nms_obj(dets, 1, results.RECALL_NMS), read_labels(results.recall_label_path(path))[:, 1:])
         yield counter.line(i)
 
 
@@ -90,13 +90,13 @@ def coco_truths(index, labels, w, h):
 
 def voc_dets(index, dets, w, h):
     """The comp4 lines valid writes for this image, read back as (image, class, score, corners)."""
-    return [(index, j, *(float(v) for v in line.split()[1:])) for j, line in ev.voc_lines(str(index), dets, w, h)]
+    return [(index, j, *(float(v) for v in line.split()[1:])) for j, line in results.voc_lines(str(index), dets, w, h)]
 
 
 def coco_dets(index, dets, w, h, classes):
     """The coco_results.json records valid writes, read back as (image, class, score, x, y, w, h)."""
     out = []
-    for text in ev.coco_records("", dets, w, h, tuple(range(classes))):
+    for text in results.coco_records("", dets, w, h, tuple(range(classes))):
         r = json.loads(text)
         out.append((index, r["category_id"], r["score"], *r["bbox"]))
     return out
@@ -119,7 +119,7 @@ class MapCounter:
     """Collects one image at a time, then scores: VOC2007 11-point and area-under-curve AP at `iou`
     (devkit conventions on valid's comp4 corners) and COCO AP@[.5:.95] on valid's json boxes."""
 
-    def __init__(self, classes, iou=ev.VOC_IOU):
+    def __init__(self, classes, iou=metrics.VOC_IOU):
         self.classes, self.iou = classes, iou
         self.voc_d, self.voc_g, self.coco_d, self.coco_g = [], [], [], []
         self.images = 0
@@ -134,10 +134,10 @@ class MapCounter:
         self.coco_g += coco_truths(i, labels, w, h)
 
     def result(self):
-        voc07, aps07 = ev.voc_map(self.voc_d, self.voc_g, self.classes, self.iou, use_07_metric=True)
-        voc, aps = ev.voc_map(self.voc_d, self.voc_g, self.classes, self.iou, use_07_metric=False)
+        voc07, aps07 = metrics.voc_map(self.voc_d, self.voc_g, self.classes, self.iou, use_07_metric=True)
+        voc, aps = metrics.voc_map(self.voc_d, self.voc_g, self.classes, self.iou, use_07_metric=False)
         count = lambda rows: np.bincount([r[1] for r in rows], minlength=self.classes)
-        return MapResult(self.iou, voc07, voc, ev.coco_map(self.coco_d, self.coco_g), aps07, aps,
+        return MapResult(self.iou, voc07, voc, metrics.coco_map(self.coco_d, self.coco_g), aps07, aps,
                          count(self.voc_g), count(self.voc_d))
 
 
@@ -160,7 +160,7 @@ def map_table(result, names):
     return lines
 
 
-def map_of_valid(net, paths, iou=ev.VOC_IOU, class_map=None, batch=VALID_BATCH):
+def map_of_valid(net, paths, iou=metrics.VOC_IOU, class_map=None, batch=VALID_BATCH):
     """Run validate_detector over paths and score against each image's label file (label_path rule)."""
     classes = len(class_map) if class_map is not None else region_layer(net).classes
     counter = MapCounter(classes, iou)
