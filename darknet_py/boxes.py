@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gpu.device import to_numpy
-from .tree import hierarchy_predictions
+from .wordtree.tree import hierarchy_predictions
 
 F32 = np.float32
 NMS_THRESH = .45  # test_detector's do_nms_sort threshold

@@ -5,7 +5,7 @@ argument list before the positional arguments are read. Errors print one line an
 """
 import sys
 
-from .commands import classifier, detector, tools
+from .commands import classifier, detector, tools, wordtree
 from .commands.common import Args
 from .cpu.threads import set_threads
 from .errors import DarknetError
@@ -41,6 +41,8 @@ COMMANDS = {
     ("classifier", "valid"): classifier.valid,
     ("weights", "get"): tools.weights_get,
     ("data", "get"): tools.data_get,
+    ("wordtree", "build"): wordtree.build,
+    ("wordtree", "merge"): wordtree.merge,
 }
 
 
@@ -52,8 +54,8 @@ def main(argv=None):
             return 0
         if argv[0] == "detect":  # darknet's shortcut: detector test cfg/coco.data <cfg> <weights> ...
             argv = ["detector", "test", "cfg/coco.data"] + argv[1:]
-        if argv[0] in ("partial", "wordtree"):
-            getattr(tools, argv[0])(Args(argv[1:]))
+        if argv[0] == "partial":
+            tools.partial(Args(argv[1:]))
             return 0
         command = COMMANDS.get(tuple(argv[:2]))
         if command is None:

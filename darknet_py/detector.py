@@ -7,7 +7,7 @@ from .boxes import NMS_THRESH, do_nms_sort, pixel_box, region_detections
 from .errors import DarknetError
 from .gpu.device import to_numpy
 from .image import bgr_to_image, letterbox_image, load_image, read_bgr
-from .tree import hierarchy_predictions
+from .wordtree.tree import hierarchy_predictions
 
 
 class Found(NamedTuple):

@@ -23,7 +23,7 @@ from darknet_py.image import load_image
 from darknet_py.layers.cost import SECRET_NUM
 from darknet_py.network import Network
 from darknet_py.train.classifier import ClassifierTraining, validate_classifier
-from darknet_py.tree import Tree
+from darknet_py.wordtree.tree import Tree
 
 COCO = SHARED / "datasets" / "coco128"
 TINY_WEIGHTS = SHARED / "weights" / "tiny.weights"
@@ -94,7 +94,7 @@ def test_predict_hier_prints_the_tree_top_prediction(tmp_path, capsys):
     # threshold 0: the descent goes to a leaf, whose absolute probability is what is printed
     net.load_weights(tmp_path / "t.weights")
     from darknet_py.image import letterbox_image
-    from darknet_py.tree import hierarchy_predictions
+    from darknet_py.wordtree.tree import hierarchy_predictions
     p = np.asarray(net.forward(letterbox_image(load_image(image), 8, 8)[None])).ravel().copy()
     hierarchy_predictions(p, Tree(*zip(*TREE)))
     leaf = Tree(*zip(*TREE)).top_prediction(p, 0)

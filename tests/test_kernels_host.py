@@ -16,7 +16,7 @@ from darknet_py.gpu.plan import ACTIVATION_CODES, Plan, bn_denominator
 from darknet_py.image import letterbox_image
 from darknet_py.layers.batchnorm import bn_inference
 from darknet_py.network import Network
-from darknet_py.tree import read_map
+from darknet_py.wordtree.tree import read_map
 
 pytestmark = pytest.mark.skipif(not kernel_host.available(), reason="needs g++ to build the kernels for the CPU")
 

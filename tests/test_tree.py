@@ -8,7 +8,7 @@ import pytest
 import oracle
 from conftest import DARKNET_DATA, needs_oracle
 from darknet_py.errors import DarknetError
-from darknet_py.tree import Tree, hierarchy_predictions, softmax_tree
+from darknet_py.wordtree.tree import Tree, hierarchy_predictions, softmax_tree
 
 TREE_9K = DARKNET_DATA / "9k.tree"
 needs_9k = pytest.mark.skipif(not TREE_9K.exists(), reason="Darknet's data/9k.tree is not installed")

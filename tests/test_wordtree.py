@@ -1,4 +1,4 @@
-"""WordTree construction (darknet_py/wordtree.py) on a hand-made concept graph with known answers, against a
+"""WordTree construction (darknet_py/wordtree/builder.py, commands/wordtree.py) on a hand-made concept graph with known answers, against a
 brute-force version of the paper's rule on random DAGs, and against Darknet's own 9k.tree and read_tree."""
 import random
 
@@ -8,8 +8,11 @@ import pytest
 import oracle
 from conftest import DARKNET_DATA, needs_oracle
 from darknet_py.errors import DarknetError
-from darknet_py.tree import Tree
-from darknet_py.wordtree import ConceptGraph, WordTreeBuilder, build_wordtree, label_map, main_wordtree, read_labels
+from darknet_py.wordtree.tree import Tree
+from darknet_py.cli import main
+from darknet_py.commands import wordtree
+from darknet_py.commands.common import Args
+from darknet_py.wordtree.builder import ConceptGraph, WordTreeBuilder, build_wordtree, label_map, read_labels
 
 # physical_object is the root. Single-path labels: wolf, car, animal (an internal node). Several paths:
 #   dog       canine (in the tree through wolf: 1 new edge) or domestic_animal (2): canine.
@@ -202,9 +205,15 @@ def test_matches_brute_force_on_random_dags(seed):
     assert set(label_map(tree, labels)) <= set(range(tree.n))
 
 
+def main_wordtree(argv):
+    """`darknet-py wordtree <argv>`'s command, with its errors raised rather than printed."""
+    mode, *rest = argv
+    {"build": wordtree.build, "merge": wordtree.merge}[mode](Args(rest))
+
+
 def test_cli_build(files, capsys):
-    assert main_wordtree(["build", str(files / "graph.txt"), str(files / "labels.txt"), str(files / "out.tree"),
-                          "-names", str(files / "out.names")]) == 0
+    main_wordtree(["build", str(files / "graph.txt"), str(files / "labels.txt"), str(files / "out.tree"),
+                   "-names", str(files / "out.names")])
     assert as_pairs(Tree.read(files / "out.tree")) == EXPECTED
     assert (files / "out.names").read_text().split() == [name for name, _ in EXPECTED]
     assert "8 labels (5 with several paths) -> 12 nodes in 7 groups" in capsys.readouterr().err
@@ -244,9 +253,9 @@ def test_bad_input_is_one_line_error(tmp_path, graph_text, labels_text, message)
     assert "\n" not in str(e.value)
 
 
-def test_cli_usage_errors(files):
-    with pytest.raises(DarknetError, match="usage"):
-        main_wordtree(["grow", "x"])
+def test_cli_usage_errors(files, capsys):
+    assert main(["wordtree", "grow", "x"]) == 1
+    assert "unknown command 'wordtree grow'" in capsys.readouterr().err
     with pytest.raises(DarknetError, match="usage: darknet-py wordtree merge <graph>") as e:
         main_wordtree(["merge", str(files / "graph.txt")])
     assert "\n" not in str(e.value)

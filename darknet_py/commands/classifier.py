@@ -33,7 +33,7 @@ def print_hierarchy_top(net, path, names, thresh):
     probability stays above T on the greedy descent of hierarchy_top_prediction, printed as a top_k line."""
     from ..gpu.device import to_numpy
     from ..image import letterbox_image, load_image
-    from ..tree import hierarchy_predictions
+    from ..wordtree.tree import hierarchy_predictions
     tree = getattr(net.output_layer, "tree", None)
     if tree is None:
         raise DarknetError("-hier needs a WordTree model (a [softmax] with tree=)")

@@ -51,7 +51,7 @@ def _valid_setup(args, usage):
     """What valid / map share: flags, the network, the .data's valid list, names and class map."""
     from ..data.lists import read_paths
     from ..eval.validate import VALID_BATCH
-    from ..tree import read_map
+    from ..wordtree.tree import read_map
     batch = args.value("-batch", VALID_BATCH, int)
     flags = common_flags(args)
     (data, cfg, weights), _ = args.positional(3, usage)

@@ -1,4 +1,4 @@
-"""Small commands: `partial`, `weights get`, `data get`, `wordtree`."""
+"""Small commands: `partial`, `weights get`, `data get`."""
 import sys
 
 from ..errors import DarknetError
@@ -31,7 +31,3 @@ def data_get(args):
     for path in fetch_data(dest):
         print(path)
 
-
-def wordtree(args):
-    from ..wordtree import main_wordtree
-    main_wordtree(args.argv)

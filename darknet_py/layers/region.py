@@ -10,7 +10,7 @@ propagates the region loss; on the GPU the deltas of tx, ty and objectness get t
 import numpy as np
 
 from ..gpu.device import array_module
-from ..tree import Tree, read_map, softmax_tree
+from ..wordtree.tree import Tree, read_map, softmax_tree
 from .activations import activate, gradient
 from .base import Layer
 from .region_loss import region_loss

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..gpu.device import array_module
-from ..tree import softmax_tree
+from ..wordtree.tree import softmax_tree
 from .base import Layer
 from .cost import SECRET_NUM  # fill_hierarchy marks the tree groups off the label's path with it
 from .region import load_tree

@@ -22,7 +22,7 @@ from ..errors import DarknetError
 from ..gpu.device import to_numpy
 from ..image import load_image
 from ..network import Network
-from ..tree import Tree, hierarchy_predictions
+from ..wordtree.tree import Tree, hierarchy_predictions
 from .chart import LossChart
 from .detector import TrainingDiverged, train_batch
 from .schedule import current_batch, current_rate

@@ -6,8 +6,8 @@ is the product of the conditional probabilities on its path to the root.
 """
 import numpy as np
 
-from .errors import DarknetError
-from .gpu.device import array_module
+from ..errors import DarknetError
+from ..gpu.device import array_module
 
 
 class Tree:

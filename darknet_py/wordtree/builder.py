@@ -8,19 +8,13 @@ consecutive lines, as read_tree needs to make them one softmax group), plus .map
 dataset's labels to tree nodes (Darknet's coco9k.map / inet9k.map).
 """
 import heapq
-import sys
 
-from .errors import DarknetError
+from ..errors import DarknetError
 from .tree import Tree
 
 # read_tree reads each name with sscanf("%s") into a 256-byte buffer: longer names overflow it.
 MAX_NAME = 255
 
-BUILD_USAGE = "wordtree build <graph> <labels> <out.tree> [-names out.names] [-keep_roots]"
-MERGE_USAGE = ("wordtree merge <graph> <labels1> <labels2> <out.tree> <out1.map> <out2.map> "
-               "[-names out.names] [-keep_roots]")
-# For the command line's help: <graph> lines are 'concept parent1 parent2 ...', <labels> one concept a line.
-USAGE = f"{BUILD_USAGE}\n  {MERGE_USAGE}"
 
 
 class ConceptGraph:
@@ -250,25 +244,10 @@ def _write_lines(path, values):
         raise DarknetError(f"{path}: cannot write: {e.strerror}") from None
 
 
-def main_wordtree(argv):
-    """`darknet-py wordtree build|merge ...` (argv starts at build/merge): write the .tree, the -names file
-    (each node's concept in tree order, like 9k.labels) and, for merge, one .map per label file.
-    A summary goes to stderr; bad input raises a one-line DarknetError."""
-    from .cli import Args
-    args = Args(argv[1:])
-    names_out = args.value("-names", None)
-    keep_roots = args.flag("-keep_roots")
-    mode = argv[0] if argv else None
-    if mode == "build":
-        (graph_path, labels_path, tree_out), rest = args.positional(3, BUILD_USAGE)
-        label_paths, map_outs = [labels_path], []
-    elif mode == "merge":
-        (graph_path, l1, l2, tree_out, m1, m2), rest = args.positional(6, MERGE_USAGE)
-        label_paths, map_outs = [l1, l2], [m1, m2]
-    else:
-        raise DarknetError("usage: darknet-py wordtree build|merge ... (see darknet-py help)")
-    if rest:
-        raise DarknetError(f"wordtree {mode}: unexpected argument '{rest[0]}'")
+def write_wordtree(graph_path, label_paths, tree_out, map_outs=(), names_out=None, keep_roots=False):
+    """Build one tree over the labels of every file in `label_paths` (a merge when there are several) and
+    write it as a .tree, each node's concept in tree order to `names_out` (like 9k.labels), and one .map
+    per label file to `map_outs`. Returns (tree, builder); bad input raises a one-line DarknetError."""
     graph = ConceptGraph.read(graph_path)
     label_sets = [read_labels(path, graph) for path in label_paths]
     tree, builder = build_wordtree(graph, *label_sets, keep_roots=keep_roots)
@@ -280,7 +259,4 @@ def main_wordtree(argv):
         _write_lines(names_out, tree.name)
     for labels, out in zip(label_sets, map_outs):
         _write_lines(out, label_map(tree, labels))
-    multi = sum(len(graph.paths(label)) > 1 for label in builder.labels)
-    print(f"wordtree: {len(builder.labels)} labels ({multi} with several paths) -> {tree.n} nodes in "
-          f"{tree.groups} groups, written to {tree_out}", file=sys.stderr)
-    return 0
+    return tree, builder
