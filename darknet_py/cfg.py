@@ -101,6 +101,11 @@ def find_file(name, config_path):
     return None
 
 
+def data_path(path, data_file):
+    """A file named in a .data file (find_file); as given when it is nowhere, so its reader names it."""
+    return find_file(path, data_file) or path
+
+
 def _split_list(s):
     # Darknet reads comma lists with atoi/atof per field; a trailing comma is tolerated.
     return [v for v in s.split(",") if v != ""]

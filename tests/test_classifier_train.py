@@ -22,7 +22,7 @@ from darknet_py.data.lists import read_paths
 from darknet_py.image import load_image
 from darknet_py.layers.cost import SECRET_NUM
 from darknet_py.network import Network
-from darknet_py.train.classifier import ClassifierTraining, validate_classifier
+from darknet_py.train.train_classifier import ClassifierTraining, validate_classifier
 from darknet_py.wordtree.tree import Tree
 
 COCO = SHARED / "datasets" / "coco128"

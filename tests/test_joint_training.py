@@ -149,7 +149,7 @@ def test_mixed_loader_mixes_and_resizes(mixed_lists):
 @needs_coco
 def test_train_detector_takes_a_mixed_loader(mixed_lists, tmp_path):
     """train_detector(loader_class=MixedLoader...) runs joint batches (YOLO9000's training)."""
-    from darknet_py.train.detector import train_detector
+    from darknet_py.train.train_detector import train_detector
     det, cls = mixed_lists
     cfg = tree_detector(tmp_path).path
     (tmp_path / "det.list").write_text("\n".join(det) + "\n")

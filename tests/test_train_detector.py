@@ -1,4 +1,4 @@
-"""`detector train` (darknet_py/train/detector.py) on a small synthetic set: the loss falls and the mAP on the
+"""`detector train` (darknet_py/train/train_detector.py) on a small synthetic set: the loss falls and the mAP on the
 training images rises; checkpoints are written atomically under Darknet's names; a resumed file continues
 `seen` and the schedule; -clear restarts it; a NaN loss stops the run and keeps the last checkpoint; multi-scale
 resizes network and loader. Then the shipped coco128 model (cfg/tiny-yolo-coco128.cfg): it finds objects in
@@ -21,7 +21,7 @@ from darknet_py.detector import detect_images, labels
 from darknet_py.errors import DarknetError
 from darknet_py.image import load_image
 from darknet_py.network import Network
-from darknet_py.train import detector as td
+from darknet_py.train import train_detector as td
 from darknet_py.train.schedule import Schedule
 from darknet_py.eval.validate import map_of_valid
 

@@ -29,7 +29,7 @@ from darknet_py.eval.metrics import voc_map
 from darknet_py.image import letterbox_size, load_image
 from darknet_py.data.mixed import MixedLoader, classification_labels
 from darknet_py.network import Network
-from darknet_py.train.detector import train_detector
+from darknet_py.train.train_detector import train_detector
 
 COCO = Path("/work/shared/datasets/coco128")
 NAMES = Path("/usr/share/darknet/data/coco.names")

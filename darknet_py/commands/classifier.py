@@ -2,10 +2,10 @@
 import sys
 import time
 
-from ..cfg import read_data_cfg
+from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
 from ..errors import DarknetError
-from .common import common_flags, data_path, flag_device, image_paths, load_network
+from .common import common_flags, flag_device, image_paths, load_network
 
 
 def predict(args):
@@ -46,7 +46,7 @@ def print_hierarchy_top(net, path, names, thresh):
 def train(args):
     """classifier train <data> <cfg> [weights] [-clear] [-max_batches N] (train_classifier; on a GPU when
     CuPy sees one, unless -nogpu)."""
-    from ..train.classifier import train_classifier
+    from ..train.train_classifier import train_classifier
     clear = args.flag("-clear")
     max_batches = args.value("-max_batches", None, int)
     device = flag_device(common_flags(args))
@@ -56,7 +56,7 @@ def train(args):
 
 def valid(args):
     """classifier valid <data> <cfg> <weights> (validate_classifier_single: top-1 / top-k over `valid`)."""
-    from ..train.classifier import validate_classifier
+    from ..train.train_classifier import validate_classifier
     flags = common_flags(args)
     (data, cfg, weights), _ = args.positional(3, "classifier valid <data> <cfg> <weights>")
     validate_classifier(data, cfg, weights, net=load_network(cfg, weights, flags))

@@ -1,7 +1,6 @@
-"""What every command shares: Darknet's flag handling, network loading, image prompts, .data paths."""
+"""What every command shares: Darknet's flag handling, network loading and image prompts."""
 import sys
 
-from ..cfg import find_file
 from ..cpu.threads import set_threads
 from ..errors import DarknetError
 
@@ -96,8 +95,3 @@ def image_paths(rest):
             return
         if path.strip():
             yield path.strip()
-
-
-def data_path(path, data_file):
-    """A file named in a .data file (cfg.find_file); as given when it is nowhere, so its reader names it."""
-    return find_file(path, data_file) or path

@@ -3,9 +3,9 @@ import json
 import os
 import time
 
-from ..cfg import read_data_cfg
+from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
-from .common import common_flags, data_path, flag_device, image_paths, load_network
+from .common import common_flags, flag_device, image_paths, load_network
 
 
 def test(args):
@@ -160,7 +160,7 @@ def calc_anchors(args):
 def train(args):
     """detector train <data> <cfg> [weights] [-clear] [-max_batches N] (Darknet's train_detector; on a GPU
     when CuPy sees one, unless -nogpu)."""
-    from ..train.detector import train_detector
+    from ..train.train_detector import train_detector
     clear = args.flag("-clear")
     max_batches = args.value("-max_batches", None, int)
     device = flag_device(common_flags(args))  # -gpus 0,1: the first GPU (one GPU per run)

@@ -11,8 +11,7 @@ import os
 import sys
 import time
 
-from ..cfg import basecfg, read_data_cfg
-from ..commands.common import data_path
+from ..cfg import basecfg, data_path, read_data_cfg
 from ..cpu.blas import single_threaded
 from ..data.augment import Augment, DarknetRandom
 from ..data.detection import DetectionLoader

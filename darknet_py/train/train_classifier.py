@@ -1,7 +1,7 @@
 """Training and validating a classifier (`examples/classifier.c: train_classifier, validate_classifier_single`).
 
 train_classifier: batches of augmented images labelled from their paths (data/classification.py), one
-SGD step per batch of minibatch * subdivisions images (train/detector.py's train_batch), Darknet's loss
+SGD step per batch of minibatch * subdivisions images (train_detector.py's train_batch), Darknet's loss
 line, a checkpoint per epoch (`<backup>/<base>_<epoch>.weights`), `<backup>/<base>.backup` every
 BACKUP_EVERY batches and `<backup>/<base>.weights` at the end (classifier.c names its final file so; the
 detector says _final); weights.save_weights writes each atomically. Resume by passing a checkpoint: its
@@ -14,8 +14,7 @@ import time
 
 import numpy as np
 
-from ..cfg import basecfg, read_data_cfg
-from ..commands.common import data_path
+from ..cfg import basecfg, data_path, read_data_cfg
 from ..data.classification import ClassAugment, ClassificationLoader, class_of, validation_crop
 from ..data.lists import read_names, read_paths
 from ..errors import DarknetError
@@ -24,8 +23,8 @@ from ..image import load_image
 from ..network import Network
 from ..wordtree.tree import Tree, hierarchy_predictions
 from .chart import LossChart
-from .detector import TrainingDiverged, train_batch
 from .schedule import current_batch, current_rate
+from .train_detector import TrainingDiverged, train_batch
 
 BACKUP_EVERY = 1000  # train_classifier: `<base>.backup` whenever get_current_batch(net) % 1000 == 0
 AVG_DECAY = .9       # avg_loss = avg_loss*.9 + loss*.1
