@@ -27,7 +27,7 @@ bench-gpu:
 # On a machine with an NVIDIA GPU: the GPU tests (inference and training against the CPU path), then
 # a quick benchmark (`make bench-gpu` for the full tables).
 gpu-check:
-	$(PYTHON) -m pytest -q tests/test_gpu.py tests/test_gpu_train.py tests/test_kernels_compile.py
+	$(PYTHON) -m pytest -q tests/gpu
 	$(PYTHON) bench/bench_gpu.py --quick
 
 data:

@@ -68,7 +68,7 @@ def test_load_image_matches_darknet_opencv_build(name):
 def test_stb_decoder_difference(name):
     # Darknet built without OpenCV decodes with stb_image. Measured against cv2 on the samples:
     # max |diff| exactly 3/255, on 0.7% (kite) to 12.7% (scream) of the values (dog: 7.2%).
-    # Enough to move tiny.weights' malamute on dog.jpg from 14.18% to 14.51% (test_oracle.py).
+    # Enough to move tiny.weights' malamute on dog.jpg from 14.18% to 14.51% (oracle/test_oracle.py).
     diff = np.abs(image.load_image(DATA / name) - oracle.load_image_stb(DATA / name))
     assert 0 < diff.max() <= 4 / 255
     assert (diff > 0).mean() < .2

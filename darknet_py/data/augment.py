@@ -3,7 +3,7 @@ the label boxes moved with the image, the image placed on a canvas, and the HSV 
 
 Randomness comes from an object with a `rand()` method returning integers in [0, RAND_MAX], used through
 Darknet's own formulas (rand_uniform, rand_scale, `rand()%n`), so a glibc-rand stream reproduces
-libdarknet bit for bit (tests/test_data.py checks this); DarknetRandom supplies such a stream from a
+libdarknet bit for bit (tests/data/test_data.py checks this); DarknetRandom supplies such a stream from a
 seeded numpy Generator. All arithmetic is float32 in the operation order of libdarknet's machine code:
 Debian builds it with -Ofast, which reassociates some of data.c's and image.c's expressions (noted where
 it matters).
@@ -110,7 +110,7 @@ def place_image(im, w, h, dx, dy, canvas):
     Samples with bilinear_interpolate at ((float)x/w*im.w, (float)y/h*im.h); taps outside the image
     read 0 (get_pixel_extend) and pixels falling outside the canvas are skipped (set_pixel).
     libdarknet is built with -Ofast, which reorders that float arithmetic; we follow the order its
-    machine code uses (read from the disassembly, bit-exact in tests/test_data.py):
+    machine code uses (read from the disassembly, bit-exact in tests/data/test_data.py):
     rx = x * (im.w * (1/w)); 1-dx as (ix+1) - rx; val = (1-dx)*((1-dy)*p00 + dy*p01) + (dx*(1-dy))*p10
     + (dx*dy)*p11, where p01 is the tap one row down and p10 the tap one column right.
     """

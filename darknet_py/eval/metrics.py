@@ -1,5 +1,5 @@
 """Detector metrics: the VOC devkit's AP (11-point VOC2007 and the area under the curve of VOC2010+) and
-pycocotools' COCOeval (AP@[.5:.95] with 101 recall points); tests/test_evaluate.py checks the COCO
+pycocotools' COCOeval (AP@[.5:.95] with 101 recall points); tests/eval/test_evaluate.py checks the COCO
 numbers against pycocotools itself.
 """
 import numpy as np

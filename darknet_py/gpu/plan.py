@@ -17,7 +17,7 @@ on TF32 tensor cores (10-bit mantissa inputs, float32 accumulation); kernels and
 bench/bench_gpu.py measures its speed and its difference from float32.
 
 Runners: the plan calls `runner.launch(file, kernel, count, *args)` and `runner.matmul(a, b, out)`;
-`CupyRunner` runs them on the GPU. tests/kernel_host.py runs the same plan on the CPU with the kernels
+`CupyRunner` runs them on the GPU. tests/gpu/kernel_host.py runs the same plan on the CPU with the kernels
 compiled as C++ - how the kernels and this file are checked where there is no GPU.
 """
 import numpy as np

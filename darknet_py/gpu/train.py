@@ -16,7 +16,7 @@ another layer's delta.
 `GpuTrainer` holds the parameters and their update buffers on the device (`DeviceParams`, stepped by
 the optimiser, `train/sgd.py`, as the layers are on the CPU) and a plan per (minibatch, width, height); `download`
 copies the parameters back into the layers (before saving weights or running inference).
-tests/test_gpu_train.py runs all of this on the CPU with the kernels compiled as C++.
+tests/gpu/test_gpu_train.py runs all of this on the CPU with the kernels compiled as C++.
 """
 import numpy as np
 

@@ -143,7 +143,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
                           workers, seed=seed + start)
     avg_loss, last_saved, count = -1., None, 0
     # One OpenBLAS thread, as Darknet's CPU gemm: the training path's many small per-image GEMMs spend
-    # more in OpenBLAS's thread hand-offs than they gain (7x the CPU time on tests/test_train_detector.py).
+    # more in OpenBLAS's thread hand-offs than they gain (7x the CPU time on tests/train/test_train_detector.py).
     with single_threaded():
         try:
             while current_batch(net) < net.max_batches:

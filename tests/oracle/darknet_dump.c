@@ -1,6 +1,6 @@
 /* darknet_dump: drive pjreddie's libdarknet (the oracle) and dump its numbers as raw float32 files.
  *
- * Built and run by tests/oracle.py. Every output is little-endian float32, so the Python side reads it
+ * Built and run by tests/oracle/__init__.py. Every output is little-endian float32, so the Python side reads it
  * with np.fromfile. Images travel as "CHW files": three int32 (c, h, w) then c*h*w float32.
  * An image source argument is either "img:PATH" (decoded by darknet) or "raw:PATH" (a CHW file), so
  * darknet's resize/letterbox can be fed exactly the pixels our own decoder produced.

@@ -1,4 +1,4 @@
-"""darknet_py/tree.py against Darknet's tree.c (read_tree, hierarchy_predictions, hierarchy_top_prediction,
+"""darknet_py/wordtree/tree.py against Darknet's tree.c (read_tree, hierarchy_predictions, hierarchy_top_prediction,
 get_hierarchy_probability) run by the oracle, and softmax_tree against a plain loop."""
 import math
 

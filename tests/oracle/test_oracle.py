@@ -1,17 +1,16 @@
-"""Self-test of the oracle harness (tests/oracle.py + tests/oracle/darknet_dump.c)."""
-from pathlib import Path
+"""Self-test of the oracle harness (tests/oracle/__init__.py + tests/oracle/darknet_dump.c)."""
 
 import numpy as np
 import pytest
 
 import oracle
-from conftest import conv, maxpool, section
+from conftest import SHARED, conv, maxpool, section
 
 pytestmark = pytest.mark.skipif(not oracle.available(), reason="pjreddie darknet (the oracle) not installed")
 
 CFG = oracle.DARKNET_DIR / "cfg"
 DATA = oracle.DARKNET_DIR / "data"
-TINY_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "tiny.weights"  # ../shared
+TINY_WEIGHTS = SHARED / "weights" / "tiny.weights"
 
 # A detector small enough to give sane random weights by hand: conv+BN, maxpool, conv, region.
 SMALL_REGION_CFG = """[net]

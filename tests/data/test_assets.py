@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from darknet_py.data import assets
 from darknet_py.data.assets import AssetError, fetch_data, get_weights
 from darknet_py.errors import DarknetError
 
-SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
+SHARED_WEIGHTS = SHARED / "weights"
 TINY = SHARED_WEIGHTS / "tiny.weights"
 TINY_SHA256 = "f1c3fe6b9bab9af69ae2a090682df3e5b9d83accba69551315f030ce1b37ea81"
 DARKNET_DATA = Path(assets.DARKNET_DATA_DIR)

@@ -1,4 +1,5 @@
-"""darknet_py.eval (results, metrics): detector.c's outputs and recall vs darknet, VOC AP by hand, COCO AP vs pycocotools."""
+"""eval/results.py and eval/metrics.py: detector.c's outputs and recall vs darknet, VOC AP by hand, COCO AP vs
+pycocotools."""
 import contextlib
 import io
 import json

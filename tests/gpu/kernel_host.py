@@ -21,7 +21,7 @@ from darknet_py.gpu import plan
 from darknet_py.gpu.device import kernel_source
 
 PRELUDE = Path(__file__).parent / "cuda_host" / "cuda_host.h"
-CACHE = Path(__file__).parent / ".cache" / "kernel_host"
+CACHE = Path(__file__).parents[1] / ".cache" / "kernel_host"
 _SIGNATURE = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\)', re.S)
 _CTYPES = {"int": ctypes.c_int, "float": ctypes.c_float}
 _POINTEES = {"float": np.float32, "int": np.int32, "unsigned char": np.uint8}

@@ -19,8 +19,8 @@ import numpy as np
 LIB_DIR = Path("/usr/lib/darknet")
 HEADER_DIR = LIB_DIR / "include"
 DARKNET_DIR = Path("/usr/share/darknet")  # the original cfg/ and data/ (dog.jpg, 9k.tree, ...)
-SOURCE = Path(__file__).parent / "oracle" / "darknet_dump.c"
-BINARY = Path(__file__).parent / ".cache" / "darknet_dump"
+SOURCE = Path(__file__).parent / "darknet_dump.c"
+BINARY = Path(__file__).parents[1] / ".cache" / "darknet_dump"
 
 
 class LibcRandom:

@@ -1,4 +1,5 @@
-"""The GPU path (gpu/plan.py and gpu/engine.py on CuPy) against the CPU reference layers, layer by layer, on the paper's networks.
+"""The GPU path (gpu/plan.py and gpu/engine.py on CuPy) against the CPU reference layers, layer by layer, on
+the paper's networks.
 
 Skipped without CuPy or a CUDA device. Every buffer is filled with NaN before each run, so an element a
 kernel fails to write shows up as a failure rather than as a stale value.

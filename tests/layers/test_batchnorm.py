@@ -1,4 +1,4 @@
-"""batchnorm.channel_sums adds in Darknet's order (mean_cpu/variance_cpu: one element at a time, image by
+"""layers/batchnorm.py: channel_sums adds in Darknet's order (mean_cpu/variance_cpu: one element at a time, image by
 image) whatever the thread count or channel slice width; a sequential float32 cumsum is the reference."""
 import numpy as np
 import pytest

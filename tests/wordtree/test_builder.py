@@ -1,5 +1,6 @@
-"""WordTree construction (darknet_py/wordtree/builder.py, commands/wordtree.py) on a hand-made concept graph with known answers, against a
-brute-force version of the paper's rule on random DAGs, and against Darknet's own 9k.tree and read_tree."""
+"""WordTree construction (wordtree/builder.py, commands/wordtree.py) on a hand-made concept graph with known
+answers, against a brute-force version of the paper's rule on random DAGs, and against Darknet's own 9k.tree
+and read_tree."""
 import random
 
 import numpy as np

@@ -3,7 +3,7 @@ gpu.Plan on numpy buffers, compared with the reference layers (layers/*.py) laye
 
 This checks the kernels' arithmetic and indexing, the (C, B, H, W) layout and every launch's arguments
 without a GPU. What it cannot check - CuPy, cuBLAS, CUDA's own math functions, graph capture - is
-tests/test_gpu.py's job on a machine with one.
+tests/gpu/test_gpu.py's job on a machine with one.
 """
 import numpy as np
 import pytest
