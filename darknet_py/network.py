@@ -116,11 +116,12 @@ class Network:
             x = layer.forward(x, self)
         return self.output_layer.output
 
-    def backward(self, input_delta=None):
+    def backward(self, input_delta=None, on_layer=None):
         """backward_network: from the last layer to the first, each adds into its input's delta.
 
         input_delta is Darknet's net.delta for the first layer: NULL in training (no input gradient);
-        an array (B, c, h, w) receives the gradient w.r.t. the network input.
+        an array (B, c, h, w) receives the gradient w.r.t. the network input. on_layer(i), when given, is
+        called after layer i's backward: its gradients (*_updates) are complete from then on.
         """
         for i in reversed(range(len(self.layers))):
             if self.layers[i].stopbackward:  # backward_network: nothing at or below this layer learns
@@ -128,16 +129,19 @@ class Network:
             prev = self.layers[i - 1] if i else None
             x, delta = (prev.output, prev.delta) if prev else (self.input, input_delta)
             self.layers[i].backward(x, delta, self)
+            if on_layer is not None:
+                on_layer(i)
 
-    def forward_backward(self, x, truth):
+    def forward_backward(self, x, truth, on_layer=None):
         """train_network_datum's forward_network and backward_network with net.train set, on the GPU
-        when the network is on one (the SGD step is train/sgd.py's)."""
+        when the network is on one (the SGD step is train/sgd.py's). on_layer: as in backward (the
+        data-parallel trainer starts summing gradients there)."""
         if self.gpu is not None:
-            self.gpu.forward_backward(x, truth)
+            self.gpu.forward_backward(x, truth, on_layer)
             return
         keep_freed_memory()  # each step reuses the last one's memory instead of faulting in new pages
         self.forward(x, train=True, truth=truth)
-        self.backward()
+        self.backward(on_layer=on_layer)
 
     def parameters(self):
         """(layer, params) for every layer with weights: params holds the arrays the optimiser steps

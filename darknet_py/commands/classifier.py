@@ -5,7 +5,7 @@ import time
 from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
 from ..errors import DarknetError
-from .common import common_flags, flag_device, image_paths, load_network
+from .common import common_flags, flag_device, image_paths, load_network, training_team
 
 
 def predict(args):
@@ -49,9 +49,16 @@ def train(args):
     from ..train.train_classifier import train_classifier
     clear = args.flag("-clear")
     max_batches = args.value("-max_batches", None, int)
-    device = flag_device(common_flags(args))
+    seed = args.value("-seed", None, int)
+    flags = common_flags(args)
+    team = training_team(args, flags, ["classifier", "train"])
+    if team is None:  # the ranks it started have trained
+        return
+    device = flag_device(flags)
     (data, cfg), rest = args.positional(2, "classifier train <data> <cfg> [weights] [-clear] [-max_batches N]")
-    train_classifier(data, cfg, rest[0] if rest else None, clear, max_batches=max_batches, device=device)
+    with team.running():
+        train_classifier(data, cfg, rest[0] if rest else None, clear, max_batches=max_batches, seed=seed,
+                         device=device, team=team)
 
 
 def valid(args):

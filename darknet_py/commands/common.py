@@ -10,6 +10,7 @@ class Args:
 
     def __init__(self, argv):
         self.argv = list(argv)
+        self.original = list(argv)  # as given (-gpus 0,1 passes them on to the ranks it starts)
 
     def _take(self, name, has_value):
         if name not in self.argv:
@@ -75,6 +76,22 @@ def load_network(cfg, weights, flags):
     if flags["half"] and device == "cpu":
         print("-half: no GPU, running float32 on the CPU", file=sys.stderr)
     return net.to(device, half=flags["half"])
+
+
+def training_team(args, flags, command):
+    """The data-parallel team of `detector train` / `classifier train` (train/data_parallel.py): -sync
+    allreduce|darknet, -timeout S (a rank waiting longer in a collective ends the job). With -gpus listing
+    several GPUs outside mpirun, this process starts one rank per GPU under mpirun, waits for them and
+    returns None; in a rank, -gpus is narrowed to that rank's GPU."""
+    from ..train import data_parallel, distributed
+    sync = args.value("-sync", data_parallel.ALLREDUCE)
+    timeout = args.value("-timeout", distributed.DEFAULT_TIMEOUT, float)
+    gpus = flags["gpus"]
+    if distributed.should_launch(gpus):
+        distributed.launch(len(distributed.gpu_list(gpus)), command + args.original)
+        return None
+    flags["gpus"] = distributed.rank_gpu(gpus)
+    return data_parallel.team(sync, timeout)
 
 
 def flag_device(flags):

@@ -5,7 +5,7 @@ import time
 
 from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
-from .common import common_flags, flag_device, image_paths, load_network
+from .common import common_flags, flag_device, image_paths, load_network, training_team
 
 
 def test(args):
@@ -158,12 +158,19 @@ def calc_anchors(args):
 
 
 def train(args):
-    """detector train <data> <cfg> [weights] [-clear] [-max_batches N] (Darknet's train_detector; on a GPU
-    when CuPy sees one, unless -nogpu)."""
+    """detector train <data> <cfg> [weights] [-clear] [-max_batches N] [-seed N] (Darknet's train_detector; on
+    a GPU when CuPy sees one, unless -nogpu; data-parallel under mpirun or with -gpus 0,1,..: training_team)."""
     from ..train.train_detector import train_detector
     clear = args.flag("-clear")
     max_batches = args.value("-max_batches", None, int)
-    device = flag_device(common_flags(args))  # -gpus 0,1: the first GPU (one GPU per run)
+    seed = args.value("-seed", None, int)
+    flags = common_flags(args)
+    team = training_team(args, flags, ["detector", "train"])
+    if team is None:  # the ranks it started have trained
+        return
+    device = flag_device(flags)
     (data, cfg), rest = args.positional(2, "detector train <data> <cfg> [weights] [-clear] [-max_batches N]")
-    final = train_detector(data, cfg, rest[0] if rest else None, clear, max_batches, device=device)
-    print(f"Saved {final}")
+    with team.running():
+        final = train_detector(data, cfg, rest[0] if rest else None, clear, max_batches, seed=seed,
+                               device=device, team=team)
+        print(f"Saved {final}")

@@ -46,6 +46,14 @@ def set_threads(n):
     _requested = None if n is None else int(n)
 
 
+def share_cores(processes):
+    """Threads for one of `processes` processes that share this host's cores (ranks of a data-parallel job),
+    unless a count was asked for (set_threads, $DARKNET_PY_THREADS)."""
+    global _requested
+    if _requested is None and not os.environ.get(THREADS_VAR, "").strip():
+        _requested = max(1, available_cores() // max(processes, 1))
+
+
 def run_parts(fn, parts):
     """Call fn(0) .. fn(parts-1) at once, fn(0) on this thread; return when all are done.
 

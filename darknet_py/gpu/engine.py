@@ -37,10 +37,10 @@ class GpuEngine:
         """Drop the plan and its graph; their buffers go back to CuPy's memory pool."""
         self.plan = self.key = self.graph = None
 
-    def forward_backward(self, x, truth):
+    def forward_backward(self, x, truth, on_layer=None):
         """Network.forward_backward on this GPU (train.GpuTrainer)."""
         with cupy.cuda.Device(self.device):
-            self._trainer().forward_backward(x, truth)
+            self._trainer().forward_backward(x, truth, on_layer)
 
     def parameters(self):
         """Network.parameters: the device's copies (the optimiser steps them with this GPU current)."""

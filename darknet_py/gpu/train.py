@@ -74,13 +74,16 @@ class TrainPlan(Plan):
         self.run()
         self.set_layer_outputs()
 
-    def train_backward(self):
-        """backward_network: the layers from the last one down, stopping at a stopbackward layer."""
-        for layer, steps in zip(reversed(self.net.layers), reversed(self.backward_steps)):
-            if layer.stopbackward:
+    def train_backward(self, on_layer=None):
+        """backward_network: the layers from the last one down, stopping at a stopbackward layer;
+        on_layer(i) after layer i's steps are launched (Network.backward)."""
+        for i in reversed(range(len(self.net.layers))):
+            if self.net.layers[i].stopbackward:
                 break
-            for step in steps:
+            for step in self.backward_steps[i]:
                 step()
+            if on_layer is not None:
+                on_layer(i)
 
     # -- building: each layer's forward steps (Plan.steps), backward steps and delta buffer
 
@@ -348,7 +351,7 @@ class GpuTrainer:
         self.plan = self.key = None
         self.dirty = False  # device parameters newer than the layers' (host) arrays
 
-    def forward_backward(self, x, truth):
+    def forward_backward(self, x, truth, on_layer=None):
         """One minibatch (x (B, C, H, W), truth as the loaders give it) forward and backward, as
         Network.forward_backward; the layers' costs are set as on the CPU."""
         net = self.net
@@ -359,7 +362,7 @@ class GpuTrainer:
         self.dirty = True
         try:
             self.plan.train_forward(x)
-            self.plan.train_backward()
+            self.plan.train_backward(on_layer)
         finally:
             net.train = False
 

@@ -22,6 +22,7 @@ from ..gpu.device import to_numpy
 from ..image import load_image
 from ..network import Network
 from ..wordtree.tree import Tree, hierarchy_predictions
+from . import data_parallel
 from .chart import LossChart
 from .schedule import current_batch, current_rate
 from .train_detector import TrainingDiverged, train_batch
@@ -45,11 +46,12 @@ class ClassifierTraining:
     """train_classifier's state: the network, its data, where checkpoints go, the running average loss."""
 
     def __init__(self, datacfg, cfgfile, weightfile=None, clear=False, max_batches=None, workers=2, seed=None,
-                 out=None, device="cpu"):
+                 out=None, device="cpu", team=None):
+        self.team = team = team or data_parallel.team()  # under mpirun: this rank's (data_parallel.py)
         self.out = out = out or sys.stdout
         self.base = basecfg(cfgfile)
         print(self.base, file=out)
-        seed = seed if seed is not None else time.time_ns() % 2**32
+        seed = team.seed(seed if seed is not None else time.time_ns() % 2**32)
         np.random.seed(seed)  # as srand(seed) before load_network: the layers' random initial weights
         self.net = net = Network.from_cfg(cfgfile)
         if weightfile:
@@ -59,6 +61,7 @@ class ClassifierTraining:
         if max_batches is not None:  # darknet-py: a shorter run (the poly policy decays over it too)
             net.max_batches = max_batches
         net.to(device)  # "cpu", or a GPU to train there (gpu/train.py)
+        team.prepare(net)
         print(f"Learning Rate: {net.learning_rate:g}, Momentum: {net.momentum:g}, Decay: {net.decay:g}", file=out)
         options = read_data_cfg(datacfg)
         if int(options.get("tag", 0)):
@@ -76,9 +79,10 @@ class ClassifierTraining:
         self.aug = ClassAugment.from_network(net)
         print(f"{self.aug.min} {self.aug.max}", file=out)
         self.tree = network_tree(net, options, datacfg)
-        self.loader = ClassificationLoader(self.paths, net.minibatch * net.subdivisions, self.labels,
+        self.loader = ClassificationLoader(team.shard(self.paths), net.minibatch * net.subdivisions, self.labels,
                                            self.classes, self.aug, self.tree, workers,
-                                           seed + current_batch(net))  # a resumed run draws new batches
+                                           team.rank_seed(seed + current_batch(net)))  # resumed: new batches
+        self.train = team.wrap(train_batch)
         self.avg_loss = -1.
         self.epoch = net.seen // len(self.paths)
 
@@ -91,7 +95,7 @@ class ClassifierTraining:
         start = time.time()
         truths = np.zeros((len(x), net.output_layer.inputs), np.float32)
         truths[:, :truth.shape[1]] = truth
-        loss = train_batch(net, x, truths)
+        loss = self.train(net, x, truths)
         if math.isnan(loss):  # +inf is only a -log(0) of a saturated softmax (Darknet prints it and goes on)
             raise TrainingDiverged(f"loss is nan at batch {current_batch(net)}: training stopped")
         self.avg_loss = loss if self.avg_loss == -1 else self.avg_loss * AVG_DECAY + loss * (1 - AVG_DECAY)
@@ -101,9 +105,9 @@ class ClassifierTraining:
         self.chart.add(current_batch(net), loss, self.avg_loss)
         if net.seen // n > self.epoch:
             self.epoch = net.seen // n
-            net.save_weights(os.path.join(self.backup, f"{self.base}_{self.epoch}.weights"))
+            self.save(f"{self.base}_{self.epoch}.weights")
         if current_batch(net) % BACKUP_EVERY == 0:
-            net.save_weights(os.path.join(self.backup, f"{self.base}.backup"))
+            self.save(f"{self.base}.backup")
         return loss
 
     def run(self):
@@ -116,9 +120,16 @@ class ClassifierTraining:
                 losses.append(self.step())
         finally:
             self.loader.close()
-            self.chart.save()
-        self.net.save_weights(os.path.join(self.backup, f"{self.base}.weights"))
+            if self.team.main:
+                self.chart.save()
+        self.save(f"{self.base}.weights")
         return losses
+
+    def save(self, name):
+        """A checkpoint in the backup folder, by rank 0 alone (train_classifier saves net 0's weights, without
+        the detector's sync_nets first)."""
+        if self.team.main:
+            self.net.save_weights(os.path.join(self.backup, name))
 
 
 def train_classifier(datacfg, cfgfile, weightfile=None, clear=False, **kwargs):

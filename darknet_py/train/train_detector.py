@@ -18,6 +18,7 @@ from ..data.detection import DetectionLoader
 from ..data.lists import read_paths
 from ..errors import DarknetError
 from ..network import Network
+from . import data_parallel
 from .chart import LossChart
 from .schedule import current_batch, current_rate
 from .sgd import train_datum
@@ -110,7 +111,7 @@ def load_training_network(cfgfile, weightfile, clear, max_batches):
 
 def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=None, seed=None,
                    workers=LOADER_WORKERS, chart_every=CHART_EVERY, progress=None, loader_class=DetectionLoader,
-                   device="cpu"):
+                   device="cpu", team=None):
     """Darknet's train_detector. Returns the path of `<backup>/<cfg base>_final.weights`.
 
     max_batches overrides the cfg's (for short runs; the schedule's poly policy uses it too); seed makes
@@ -119,13 +120,17 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     max_batches. loader_class: a DetectionLoader-like class built with DetectionLoader's arguments
     (e.g. functools.partial(data.mixed.MixedLoader, class_paths=..., ratio=...) for YOLO9000 joint training).
     device: "cpu", or a GPU (gpu/device.py: select_device's values) to train there (gpu/train.py).
+    team: the data-parallel hooks (data_parallel.team(); a single process's by default): under mpirun each
+    rank trains on its shard and rank 0 alone prints, charts and writes the checkpoints.
     """
+    team = team or data_parallel.team()
     options = read_data_cfg(datacfg)
-    paths = read_paths(data_path(options.get("train", DEFAULT_TRAIN), datacfg))
+    paths = team.shard(read_paths(data_path(options.get("train", DEFAULT_TRAIN), datacfg)))
     backup = options.get("backup", DEFAULT_BACKUP)
     base = basecfg(cfgfile)
     print(base)
     net = load_training_network(cfgfile, weightfile, clear, max_batches).to(device)
+    team.prepare(net)
     print(f"Learning Rate: {net.learning_rate:g}, Momentum: {net.momentum:g}, Decay: {net.decay:g}")
     start = current_batch(net)
     if start >= net.max_batches:
@@ -134,13 +139,14 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
                            f"the schedule)")
     os.makedirs(backup, exist_ok=True)
     region = net.output_layer
-    seed = int(time.time()) if seed is None else seed
+    seed = team.seed(int(time.time()) if seed is None else seed)
     rng = DarknetRandom(seed)
     imgs = net.minibatch * net.subdivisions
     chart = LossChart(os.path.join(backup, f"{base}_loss.png"), base)
     bar = ProgressBar(start, net.max_batches, enabled=progress)
     loader = loader_class(paths, imgs, net.w, net.h, Augment.from_network(net), region.classes,
-                          workers, seed=seed + start)
+                          workers, seed=team.rank_seed(seed + start))
+    train = team.wrap(train_batch)
     avg_loss, last_saved, count = -1., None, 0
     # One OpenBLAS thread, as Darknet's CPU gemm: the training path's many small per-image GEMMs spend
     # more in OpenBLAS's thread hand-offs than they gain (7x the CPU time on tests/train/test_train_detector.py).
@@ -158,28 +164,35 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
                 x, truth = loader.next()
                 print(f"Loaded: {time.time() - began:f} seconds")
                 began = time.time()
-                loss = train_batch(net, x, truth)
+                loss = train(net, x, truth)
                 avg_loss = loss if avg_loss < 0 else avg_loss * AVG_KEEP + loss * (1 - AVG_KEEP)
                 i = current_batch(net)
                 print(f"{i}: {loss:f}, {avg_loss:f} avg, {current_rate(net):f} rate, "
                       f"{time.time() - began:f} seconds, {i * imgs} images", flush=True)
                 chart.add(i, loss, avg_loss)
                 if not math.isfinite(loss):
-                    chart.save()
+                    if team.main:
+                        chart.save()
                     raise TrainingDiverged(f"loss is {loss} at batch {i}: training stopped, weights not saved; "
                                            f"last checkpoint: {last_saved or 'none'}")
-                for path in checkpoint_paths(backup, base, i):
-                    net.save_weights(path)
+                due = checkpoint_paths(backup, base, i)
+                if due:
+                    team.before_save(net)
+                for path in due:
+                    if team.main:
+                        net.save_weights(path)
                     last_saved = path
-                if i % chart_every == 0:
+                if i % chart_every == 0 and team.main:
                     chart.save()
                 bar.update(i, avg_loss)
         finally:
             bar.close()
             loader.close()
     final = os.path.join(backup, f"{base}_final.weights")
-    net.save_weights(final)
-    chart.save()
+    team.before_save(net)
+    if team.main:
+        net.save_weights(final)
+        chart.save()
     return final
 
 
