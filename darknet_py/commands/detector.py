@@ -5,12 +5,14 @@ import time
 
 from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
+from ..train import distributed
 from .common import common_flags, flag_device, image_paths, load_network, training_team
 
 
 def test(args):
-    from ..detector import detect_images, labels
-    from ..image import bgr_to_image, draw_detections, read_bgr, save_image
+    """detector test; under mpirun the images given on the command line are shared among the ranks and rank 0
+    prints and writes the -json list in their order, as one process does."""
+    from ..errors import DarknetError
     thresh = args.value("-thresh", .5, float)
     hier = args.value("-hier", .5, float)
     nms = args.value("-nms", .45, float)
@@ -18,33 +20,52 @@ def test(args):
     json_out = args.value("-json", None)
     flags = common_flags(args)
     (data, cfg, weights), rest = args.positional(3, "detector test <data> <cfg> <weights> [image ...]")
-    net = load_network(cfg, weights, flags)
-    names = read_names(data_path(read_data_cfg(data).get("names", "data/names.list"), data))
-    found_all = []
-    for n, path in enumerate(image_paths(rest)):
-        bgr = read_bgr(path)
-        im = bgr_to_image(bgr)  # drawn on below
-        start = time.time()
-        dets = detect_images(net, [bgr], thresh, hier, nms)[0]  # bytes up to a GPU, as they are
-        print(f"{path}: Predicted in {time.time() - start:f} seconds.")
-        found = labels(dets, names, im.shape[2], im.shape[1], thresh)
-        for f in found:
-            print(f"{f.name}: {f.prob * 100:.0f}%")
+    world = distributed.world()
+    if world is not None and not rest:
+        raise DarknetError("detector test under mpirun: give the images on the command line (no prompt)")
+    with distributed.running(world):
+        net = load_network(cfg, weights, flags)
+        names = read_names(data_path(read_data_cfg(data).get("names", "data/names.list"), data))
+        last = len(rest) - 1 if world is not None else None  # predictions.jpg: the last image's, as one process
+
+        def run(items):
+            for n, path in items:
+                yield _test_image(net, names, n, path, thresh, hier, nms, out, save=out or last in (None, n))
+
+        images = list(enumerate(rest)) if world is not None else enumerate(image_paths(rest))
+        found_all = []
+        for lines, record in distributed.in_order(world, images, 1, run):
+            print("\n".join(lines))
+            found_all.append(record)
+        if json_out and distributed.is_main(world):
+            text = json.dumps(found_all, indent=1)
+            if json_out == "-":
+                print(text)
+            else:
+                with open(json_out, "w") as f:
+                    f.write(text + "\n")
+
+
+def _test_image(net, names, n, path, thresh, hier, nms, out, save=True):
+    """One image of detector test: (its printed lines, its -json record); draws and saves the predictions."""
+    from ..detector import detect_images, labels
+    from ..image import bgr_to_image, draw_detections, read_bgr, save_image
+    bgr = read_bgr(path)
+    im = bgr_to_image(bgr)  # drawn on below
+    start = time.time()
+    dets = detect_images(net, [bgr], thresh, hier, nms)[0]  # bytes up to a GPU, as they are
+    lines = [f"{path}: Predicted in {time.time() - start:f} seconds."]
+    found = labels(dets, names, im.shape[2], im.shape[1], thresh)
+    lines += [f"{f.name}: {f.prob * 100:.0f}%" for f in found]
+    if save:
         draw_detections(im, dets, names, thresh)
         target = out or "predictions"
         if out and n:
             target = f"{out}_{n}"
         save_image(im, target if os.path.splitext(target)[1] else target + ".jpg")
-        found_all.append({"image": path, "objects": [
-            {"name": f.name, "prob": round(f.prob, 6), "left": f.box[0], "top": f.box[1],
-             "right": f.box[2], "bottom": f.box[3]} for f in found]})
-    if json_out:
-        text = json.dumps(found_all, indent=1)
-        if json_out == "-":
-            print(text)
-        else:
-            with open(json_out, "w") as f:
-                f.write(text + "\n")
+    return lines, {"image": path, "objects": [
+        {"name": f.name, "prob": round(f.prob, 6), "left": f.box[0], "top": f.box[1],
+         "right": f.box[2], "bottom": f.box[3]} for f in found]}
 
 
 def _valid_setup(args, usage):
@@ -65,30 +86,42 @@ def _valid_setup(args, usage):
 
 def valid(args):
     """validate_detector: the valid list's detections into <results>/comp4_det_test_<class>.txt (VOC) or
-    <results>/coco_results.json (eval=coco); -out replaces the file prefix / name."""
+    <results>/coco_results.json (eval=coco); -out replaces the file prefix / name. Under mpirun the ranks
+    share the list and rank 0 writes the files, identical to one process's (distributed.in_order)."""
+    outfile = args.value("-out", None)
+    world = distributed.world()
+    with distributed.running(world):
+        _valid(args, outfile, world)
+
+
+def _valid(args, outfile, world):
     import sys
 
     from ..detector import region_layer
     from ..errors import DarknetError
     from ..eval import results
     from ..eval.validate import valid_detections
-    outfile = args.value("-out", None)
     net, paths, names, class_map, options, batch = _valid_setup(
         args, "detector valid <data> <cfg> <weights> [-out prefix]")
     prefix = options.get("results", "results")
     kind = options.get("eval", "voc")
     if kind == "imagenet":
         raise DarknetError("detector valid: eval=imagenet (print_imagenet_detections) is not supported")
+    classes = len(class_map) if class_map is not None else region_layer(net).classes
+    if kind != "coco" and len(names) < classes:
+        raise DarknetError(f"detector valid: {classes} classes but only {len(names)} names")
+    detections = distributed.in_order(world, paths, batch, lambda part: valid_detections(net, part, class_map, batch))
+    if not distributed.is_main(world):
+        for _ in detections:  # this rank's chunks go to rank 0
+            pass
+        return
     if kind == "coco":
         writer = results.CocoWriter(prefix, outfile or results.COCO_OUTFILE)
     else:
-        classes = len(class_map) if class_map is not None else region_layer(net).classes
-        if len(names) < classes:
-            raise DarknetError(f"detector valid: {classes} classes but only {len(names)} names")
         writer = results.VocWriter(prefix, names[:classes], outfile or results.VOC_OUTFILE)
     start = time.time()
     with writer:
-        for i, (path, dets, w, h) in enumerate(valid_detections(net, paths, class_map, batch)):
+        for i, (path, dets, w, h) in enumerate(detections):
             writer.add(path, dets, w, h)
             if (i + 1) % batch == 0 or i + 1 == len(paths):
                 print(i + 1, file=sys.stderr)  # validate_detector prints its image counter as it goes

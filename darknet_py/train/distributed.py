@@ -186,13 +186,14 @@ def shard(items, world):
 
 
 def in_order(world, items, chunk, run):
-    """run(part) yields one result per item of `part`; this yields the results of all `items` in order on
-    rank 0 (nothing on the others), chunk k of `chunk` items computed by rank k % N. Rank 0 computes its
-    chunks as it reaches them and receives the others' as they come, so the output streams."""
-    chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+    """run(part) yields one result per item of `part`; this yields the results of all `items` (a list) in order
+    on rank 0 (nothing on the others), chunk k of `chunk` items computed by rank k % N. Rank 0 computes its
+    chunks as it reaches them and receives the others' as they come, so the output streams. Without ranks
+    it is run(items), and items may be any iterable."""
     if world is None:
         yield from run(items)
         return
+    chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
     mine = chunks[world.rank::world.size]
     results = run([item for part in mine for item in part])
     if not world.main:

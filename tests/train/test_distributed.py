@@ -26,11 +26,10 @@ import pytest
 from conftest import ROOT
 from test_train_detector import BATCH, CFG, SIZE, iteration_lines, make_dataset, seen_in
 
-from darknet_py import cli
 from darknet_py.data.augment import Augment
 from darknet_py.data.detection import DetectionLoader
 from darknet_py.network import Network
-from darknet_py.train import data_parallel, distributed
+from darknet_py.train import data_parallel
 from darknet_py.train import train_detector as td
 from darknet_py.train.schedule import current_batch
 
@@ -217,3 +216,145 @@ def test_sync_darknet_equals_a_simulation_of_train_networks(setup, worker_runs):
     assert seen_in(out / "darknet.final.weights") == 10 * BATCH
     assert [n for n, *_ in iteration_lines((out / "darknet.log").read_text())] == [1, 2, 3, 8, 9, 10]
     assert (out / "darknet.log").read_text().count("Syncing... Done!") == 1
+
+
+def test_gpus_flag_starts_the_ranks_and_the_checkpoint_resumes_in_one_process(setup):
+    """`detector train ... -gpus 0,1 -nogpu` (two ranks on the CPU) starts mpirun itself; one set of lines
+    (rank 0's); then one process continues the schedule from the file, whose seen counts both ranks' images."""
+    cfg = setup.cfg("launched", max_batches=6)
+    start = setup.weights(cfg, name="launched_start.weights")
+    done = subprocess.run([sys.executable, "-m", "darknet_py", "detector", "train", setup.data, cfg, start,
+                           "-gpus", "0,1", "-nogpu", "-seed", "0"], env=environment(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = iteration_lines(done.stdout)
+    assert [n for n, *_ in lines] == [2, 4, 6] and [images for *_, images in lines] == [16, 32, 48]
+    assert done.stdout.count("Saved ") == 1 and done.stderr.count("Loading weights") == 1
+    final = setup.backup / "launched_final.weights"
+    assert seen_in(final) == 6 * BATCH
+    resumed, log = silent_train(str(setup.data), cfg, str(final), max_batches=8)
+    assert [n for n, *_ in iteration_lines(log)] == [7, 8] and seen_in(resumed) == 8 * BATCH
+
+
+def rank_pid(mpirun_pid, rank):
+    """The pid of rank `rank` among mpirun's descendants (from their OMPI_COMM_WORLD_RANK)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo = list(children.get(mpirun_pid, []))
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError):
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+                return pid
+        todo += children.get(pid, [])
+    raise AssertionError(f"no rank {rank} under mpirun {mpirun_pid}")
+
+
+def long_run(setup, name, *flags):
+    """A 2-rank `detector train` that would run for minutes, as a Popen with its stdout read line by line."""
+    cfg = setup.cfg(name, max_batches=100000, burn_in=0)
+    cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(RANKS), sys.executable, "-m",
+           "darknet_py", "detector", "train", str(setup.data), cfg, setup.weights(cfg, name=f"{name}.weights"),
+           "-nogpu", "-seed", "0", *flags]
+    return subprocess.Popen(cmd, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_batch(job, batch):
+    for line in job.stdout:
+        lines = iteration_lines(line)
+        if lines and lines[0][0] >= batch:
+            return
+    raise AssertionError(f"the job ended before batch {batch}: {job.stderr.read()}")
+
+
+def test_a_killed_rank_ends_the_job_in_seconds_with_the_last_checkpoint_whole(setup):
+    job = long_run(setup, "killed")
+    try:
+        wait_for_batch(job, 104)  # past the first <cfg>.backup (batch 100)
+        os.kill(rank_pid(job.pid, 1), signal.SIGKILL)
+        killed = time.monotonic()
+        job.wait(timeout=60)
+        took = time.monotonic() - killed
+    finally:
+        job.kill()
+    err = job.stderr.read()
+    assert job.returncode != 0 and "exited on signal 9" in err, err
+    assert took < 15, f"the job took {took:.1f} s to end"
+    backup = setup.backup / "killed.backup"
+    net = Network.from_cfg(setup.root / "killed.cfg").load_weights(backup)  # whole: loads with no byte missing
+    assert net.seen % (100 * BATCH) == 0 and net.seen >= 100 * BATCH
+    print(f"killed rank: the job ended {took:.1f} s later")
+
+
+def test_a_stopped_rank_trips_the_collectives_watchdog(setup):
+    job = long_run(setup, "stopped", "-timeout", "3")
+    try:
+        wait_for_batch(job, 4)
+        os.kill(rank_pid(job.pid, 1), signal.SIGSTOP)
+        stopped = time.monotonic()
+        job.wait(timeout=60)
+        took = time.monotonic() - stopped
+    finally:
+        job.kill()
+    err = job.stderr.read()
+    assert job.returncode != 0, err
+    assert "darknet-py: error: rank 0 of 2: the loss: no answer from all 2 ranks within 3 s" in err or \
+        "darknet-py: error: rank 0 of 2: the gradients' allreduce: no answer from all 2 ranks within 3 s" in err, err
+    assert 3 <= took < 20, f"the job took {took:.1f} s to end"
+    print(f"stopped rank: the watchdog ended the job {took:.1f} s later")
+
+
+@pytest.fixture(scope="module")
+def detector_weights(setup, random_weights):
+    """Random weights whose region layer finds objects of both classes: objectness raised, class c likelier
+    at anchor c."""
+    cfg = setup.cfg("detector")
+    (setup.root / "names.list").write_text("red\ngreen\n")
+    net = Network.from_cfg(cfg).load_weights(random_weights(cfg, seed=3))
+    head, region = net.layers[-2], net.layers[-1]
+    for anchor in range(region.num):
+        head.biases[anchor * region.entries + region.coords] += 2.5
+        head.biases[anchor * region.entries + region.coords + 1 + anchor] += 4
+    path = setup.root / "detector.weights"
+    net.save_weights(str(path))
+    return cfg, str(path)
+
+
+def test_sharded_valid_writes_what_one_process_writes(setup, detector_weights):
+    cfg, weights = detector_weights
+    outputs = {}
+    for ranks in (1, RANKS):
+        data = setup.root / f"valid{ranks}.data"
+        results = setup.root / f"results{ranks}"
+        data.write_text(f"classes=2\nvalid={setup.root}/train.txt\nnames={setup.root}/names.list\n"
+                        f"results={results}\n")
+        args = ["-m", "darknet_py", "detector", "valid", data, cfg, weights, "-nogpu", "-batch", "3"]
+        done = mpirun(args, n=ranks, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs[ranks] = {p.name: p.read_text() for p in sorted(results.iterdir())}
+    assert sorted(outputs[1]) == ["comp4_det_test_green.txt", "comp4_det_test_red.txt"]
+    assert outputs[RANKS] == outputs[1] and all(outputs[1].values())
+
+
+def test_sharded_detector_test_prints_and_writes_in_the_list_order(setup, detector_weights):
+    cfg, weights = detector_weights
+    images = setup.paths[:5]
+    names = setup.root / "names.data"
+    names.write_text(f"classes=2\nnames={setup.root}/names.list\n")
+    runs = {}
+    for ranks in (1, RANKS):
+        folder = setup.root / f"test{ranks}"
+        folder.mkdir()
+        done = mpirun(["-m", "darknet_py", "detector", "test", names, cfg, weights, *images, "-nogpu",
+                       "-thresh", ".3", "-json", folder / "found.json", "-out", folder / "pred"], n=ranks, timeout=120)
+        assert done.returncode == 0, done.stderr
+        printed = [line for line in done.stdout.splitlines() if "Predicted in" not in line]
+        order = [line.split(":")[0] for line in done.stdout.splitlines() if "Predicted in" in line]
+        runs[ranks] = printed, order, {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    assert runs[RANKS] == runs[1]
+    assert runs[1][1] == images and "found.json" in runs[1][2] and len(runs[1][2]) == 6
+    assert {line.split(":")[0] for line in runs[1][0] if line.endswith("%")} == {"red", "green"}

@@ -1,0 +1,65 @@
+"""The data-parallel plumbing that needs no MPI (darknet_py/train/distributed.py, data_parallel.py): ranks read
+from mpirun's environment, -gpus narrowed per rank or launching mpirun, sharding, the ordered merge without
+ranks, the gradient buckets' layout; and a plain run never imports mpi4py."""
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, conv, maxpool, section
+
+from darknet_py.errors import DarknetError
+from darknet_py.network import Network
+from darknet_py.train import data_parallel, distributed
+
+OPEN_MPI_RANK_1 = {"OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_RANK": "1", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"}
+
+
+def test_ranks_are_read_from_the_mpirun_environment():
+    assert distributed.launched_size({}) == 1 and distributed.launched_size({"PMI_SIZE": "3"}) == 3
+    assert distributed.launched_size(OPEN_MPI_RANK_1) == 4
+    assert distributed.local_rank(OPEN_MPI_RANK_1) == 1 and distributed.local_size(OPEN_MPI_RANK_1) == 2
+
+
+def test_gpus_flag_launches_outside_mpirun_and_picks_the_local_gpu_inside():
+    assert distributed.should_launch("0,1", {}) and not distributed.should_launch("0", {})
+    assert not distributed.should_launch("0,1", OPEN_MPI_RANK_1) and not distributed.should_launch(None, {})
+    assert distributed.rank_gpu("2,3", OPEN_MPI_RANK_1) == "3"
+    assert distributed.rank_gpu("2,3", {}) == "2,3" and distributed.rank_gpu(None, OPEN_MPI_RANK_1) is None
+
+
+def test_launch_command_and_a_missing_mpirun(monkeypatch):
+    monkeypatch.setattr(distributed.shutil, "which", lambda name: "/usr/bin/mpirun")
+    assert distributed.launch_command(2, ["detector", "train", "a.data", "b.cfg", "-gpus", "0,1"], "py") == \
+        ["/usr/bin/mpirun", "-np", "2", "py", "-m", "darknet_py", "detector", "train", "a.data", "b.cfg",
+         "-gpus", "0,1"]
+    monkeypatch.setattr(distributed.shutil, "which", lambda name: None)
+    with pytest.raises(DarknetError, match="starts one process per GPU with mpirun, which is not installed"):
+        distributed.launch_command(2, [])
+
+
+def test_without_ranks_everything_stays_one_process():
+    team = data_parallel.team()
+    assert isinstance(team, data_parallel.Solo) and team.main and distributed.world() is None
+    assert team.shard([1, 2, 3]) == [1, 2, 3] and team.rank_seed(7) == 7
+    assert list(distributed.in_order(None, iter("abc"), 2, lambda part: (x.upper() for x in part))) == list("ABC")
+    with pytest.raises(DarknetError, match="-sync must be allreduce or darknet, got 'ring'"):
+        data_parallel.team("ring")
+
+
+def test_a_plain_training_run_never_imports_mpi4py():
+    code = ("import sys; from darknet_py.train import data_parallel, train_detector, train_classifier; "
+            "data_parallel.team(); assert 'mpi4py' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+
+
+def test_buckets_run_from_the_last_layer_down(tmp_path):
+    cfg = tmp_path / "n.cfg"
+    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n" + conv(64) + maxpool() + conv(128) + conv(256)
+                   + section("connected", output=10, activation="linear"))
+    net = Network.from_cfg(cfg)
+    floats = {i: sum(getattr(layer, name).size for name in ("weights", "biases", "scales")
+                     if getattr(layer, name, None) is not None)
+              for i, layer in enumerate(net.layers) if getattr(layer, "weights", None) is not None}
+    assert floats[4] > floats[3] > floats[2] + floats[0]
+    # buckets of at least layer 3's bytes, filled from the connected layer (4) down: {4}, {3}, then the rest
+    assert data_parallel.GradientBuckets(net, world=None, bucket_bytes=4 * floats[3]).buckets == [[4], [3], [2, 0]]
