@@ -4,11 +4,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where `make weights` looks before downloading (CI points it at ../shared/weights).
 export DARKNET_WEIGHTS_MIRROR ?= $(abspath ../shared/weights)
 
-.PHONY: install oracle test bench bench-gpu gpu-check data weights
+.PHONY: install oracle mpi test bench bench-gpu gpu-check data weights
 
-install: oracle
-	$(PYTHON) -m pip install -q -e ".[test]"
+install: oracle mpi
+	$(PYTHON) -m pip install -q -e ".[test,mpi]"
 	$(MAKE) data
+
+# Open MPI (mpirun and the library mpi4py loads): data-parallel training and its 2-rank tests.
+mpi:
+	@command -v mpirun >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openmpi-bin libopenmpi-dev; }
 
 # The original Darknet (Debian's package): the oracle every numeric test compares against.
 oracle:
@@ -20,6 +24,7 @@ test:
 bench:
 	$(PYTHON) bench/bench_cpu.py
 	$(PYTHON) bench/bench_train.py
+	$(PYTHON) bench/bench_distributed.py
 
 bench-gpu:
 	$(PYTHON) bench/bench_gpu.py

@@ -15,6 +15,7 @@ setup(
     ],
     extras_require={
         "gpu": ["cupy-cuda12x"],
+        "mpi": ["mpi4py"],  # data-parallel training under mpirun (Open MPI from `make mpi`)
         "test": ["pytest", "pycocotools"],
     },
     entry_points={"console_scripts": ["darknet-py=darknet_py.cli:main"]},

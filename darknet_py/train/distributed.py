@@ -26,7 +26,7 @@ import traceback
 import numpy as np
 
 from ..errors import DarknetError
-from ..gpu.device import array_module, to_numpy
+from ..gpu.device import array_module, gpu_count, to_numpy
 
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")  # set for each rank by Open MPI's and MPICH's mpirun
 LOCAL_RANK_VARIABLES = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID")
@@ -227,12 +227,16 @@ def should_launch(gpus, environ=os.environ):
     return len(gpu_list(gpus)) > 1 and launched_size(environ) == 1
 
 
-def rank_gpu(gpus, environ=os.environ):
-    """The GPU of -gpus that this rank takes (its local rank's); the flag as it is in a single process."""
-    listed = gpu_list(gpus)
-    if launched_size(environ) == 1 or not listed:
+def rank_gpu(gpus, environ=os.environ, visible=None):
+    """The GPU this rank takes: the one of -gpus at its local rank, or without -gpus the visible GPU at its local
+    rank (none on a machine without GPUs); the flag as it is in a single process."""
+    if launched_size(environ) == 1:
         return gpus
-    return listed[local_rank(environ) % len(listed)]
+    listed = gpu_list(gpus)
+    if listed:
+        return listed[local_rank(environ) % len(listed)]
+    visible = gpu_count() if visible is None else visible
+    return str(local_rank(environ) % visible) if visible else gpus
 
 
 def launch_command(count, argv, python=sys.executable):

@@ -24,7 +24,9 @@ def test_gpus_flag_launches_outside_mpirun_and_picks_the_local_gpu_inside():
     assert distributed.should_launch("0,1", {}) and not distributed.should_launch("0", {})
     assert not distributed.should_launch("0,1", OPEN_MPI_RANK_1) and not distributed.should_launch(None, {})
     assert distributed.rank_gpu("2,3", OPEN_MPI_RANK_1) == "3"
-    assert distributed.rank_gpu("2,3", {}) == "2,3" and distributed.rank_gpu(None, OPEN_MPI_RANK_1) is None
+    assert distributed.rank_gpu("2,3", {}) == "2,3" and distributed.rank_gpu(None, {}) is None
+    assert distributed.rank_gpu(None, OPEN_MPI_RANK_1, visible=4) == "1"
+    assert distributed.rank_gpu(None, OPEN_MPI_RANK_1, visible=0) is None  # no GPU: the CPU
 
 
 def test_launch_command_and_a_missing_mpirun(monkeypatch):
