@@ -358,3 +358,20 @@ def test_sharded_detector_test_prints_and_writes_in_the_list_order(setup, detect
     assert runs[RANKS] == runs[1]
     assert runs[1][1] == images and "found.json" in runs[1][2] and len(runs[1][2]) == 6
     assert {line.split(":")[0] for line in runs[1][0] if line.endswith("%")} == {"red", "green"}
+
+
+def test_classifier_train_with_sync_darknet_over_two_ranks(tmp_path):
+    """`mpirun -np 2 darknet-py classifier train ... -sync darknet`: local SGD on each rank's half of the list,
+    sync_nets at batch 4 (seen jumps to 8 batches), rank 0 alone prints and saves (epochs count the whole list)."""
+    from test_train_classifier import small_cfg, synthetic_set
+    data = synthetic_set(tmp_path)
+    cfg = small_cfg(tmp_path / "small.cfg", 16, 2, max_batches=4)
+    done = mpirun(["-m", "darknet_py", "classifier", "train", data, cfg, "-clear", "-nogpu", "-seed", "0",
+                   "-sync", "darknet"], timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    batches = [int(line.split(",")[0]) for line in done.stdout.splitlines() if line.endswith(" images")]
+    assert batches == [1, 2, 3, 8] and done.stdout.count("Syncing... Done!") == 1
+    assert "Learning Rate: 0.02," in done.stdout  # x 2 ranks
+    backup = tmp_path / "backup"
+    assert sorted(p.name for p in backup.glob("*.weights")) == ["small.weights", "small_1.weights", "small_4.weights"]
+    assert seen_in(backup / "small.weights") == 8 * 8
