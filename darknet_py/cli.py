@@ -16,10 +16,11 @@ USAGE = """usage: darknet-py <command> ...
   detector recall <data> <cfg> <weights>                      (proposal recall over the valid list)
   detector map <data> <cfg> <weights> [-iou .5]               (per-class AP, VOC07 / AUC mAP, COCO AP)
   detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 [-show] [-plot anchors.png]
-  detector train <data> <cfg> [weights] [-clear] [-max_batches N]   (checkpoints in the .data's backup folder)
+  detector train <data> <cfg> [weights] [-clear] [-max_batches N] [-seed N]   (checkpoints in the .data's backup folder)
+    data-parallel: mpirun -np N darknet-py detector train ..., or -gpus 0,1,2,3 [-sync darknet] [-timeout S]
   detect <cfg> <weights> [image ...]                (detector test with cfg/coco.data)
   classifier predict <data> <cfg> <weights> [image ...] [-t top] [-hier .5]
-  classifier train <data> <cfg> [weights] [-clear] [-max_batches N]
+  classifier train <data> <cfg> [weights] [-clear] [-max_batches N] [-seed N]   (data-parallel as detector train)
   classifier valid <data> <cfg> <weights>
   partial <cfg> <weights> <out> <layers>
   weights get <name> [-dest weights]
