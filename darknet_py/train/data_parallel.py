@@ -202,10 +202,12 @@ class GradientBuckets:
     adds the summed gradients back onto the carry. They are cut into buckets of about BUCKET_BYTES from the last
     layer down, and during the last minibatch's backward a bucket's sum starts as soon as the backward has
     passed its lowest layer (`layer_done`), while the layers below are still computing (PyTorch DDP's buckets).
-    `sent_bytes` and `wait_s` (the last step's) are what the benchmark reports."""
+    `sent_bytes`, `wait_s` and `overlapped` (the last step's bytes, wait after the backward, and buckets started
+    during it) are what the benchmark reports."""
 
-    def __init__(self, net, world, nccl=None, bucket_bytes=BUCKET_BYTES):
+    def __init__(self, net, world, nccl=None, bucket_bytes=None):
         self.net, self.world, self.nccl = net, world, nccl
+        bucket_bytes = bucket_bytes or BUCKET_BYTES
         self.index = {id(layer): i for i, layer in enumerate(net.layers)}
         sizes = {i: sum(getattr(layer, p).size for p, _ in UPDATES if getattr(layer, p, None) is not None)
                  for i, layer in enumerate(net.layers) if getattr(layer, "weights", None) is not None}
@@ -220,7 +222,7 @@ class GradientBuckets:
             self.buckets.append(bucket)
         self.backend = None
         self.spare = {}  # (layer, name) -> a zeroed buffer to swap in at the next begin
-        self.sent_bytes, self.wait_s = 0, 0.
+        self.sent_bytes, self.wait_s, self.overlapped = 0, 0., 0
 
     def begin(self, net):
         """Before the batch's first minibatch: the carry aside, zeroed gradient buffers in its place."""
@@ -260,6 +262,7 @@ class GradientBuckets:
     def finish(self):
         """After the last minibatch: start what the backward did not reach, wait, add the sums to the carry,
         and average the rolling statistics."""
+        self.overlapped = self.started  # the buckets whose sums began during the backward
         self.layer_done(-1)
         began = time.perf_counter()
         self.backend.finish([started for started, _, _ in self.pending], "the gradients' allreduce")

@@ -20,6 +20,9 @@ from darknet_py.train import data_parallel
 from darknet_py.train import train_detector as td
 
 
+SMALL_BUCKETS = 4 << 10  # bytes: the test network's 26 KiB of gradients as 3 buckets
+
+
 class StandInNccl:
     """The part of cupy.cuda.nccl that NcclBackend calls, on host buffers given by address, summed over MPI:
     the NCCL code path (id from rank 0, pointers, counts, types) on a machine without a GPU."""
@@ -56,6 +59,7 @@ def train(out, data, cfg, weights, mode):
     held = {}
     load = td.load_training_network
     td.load_training_network = lambda *a: held.setdefault("net", load(*a))
+    data_parallel.BUCKET_BYTES = SMALL_BUCKETS
     team = data_parallel.team(data_parallel.DARKNET if mode == "darknet" else data_parallel.ALLREDUCE,
                               nccl=StandInNccl if mode == "nccl" else None)
     with team.running(), contextlib.redirect_stdout(io.StringIO()) as log, np.errstate(all="ignore"):
@@ -68,6 +72,9 @@ def train(out, data, cfg, weights, mode):
             f.write(log.getvalue())
     if mode == "nccl":
         assert StandInNccl.calls > 0, "the NCCL backend was not used"
+    if mode != "darknet":  # the last layers' buckets were summed while the backward went on below them
+        buckets = team.buckets
+        assert len(buckets.buckets) == 3 and buckets.overlapped == 3, (buckets.buckets, buckets.overlapped)
 
 
 if __name__ == "__main__":
