@@ -248,6 +248,8 @@ class GradientBuckets:
         while self.started < len(self.buckets) and self.buckets[self.started][-1] >= i:
             self._start(self.buckets[self.started])
             self.started += 1
+        if self.pending:
+            self.backend.progress([started for started, _, _ in self.pending])
 
     def _start(self, bucket):
         if self.params is None:  # resolved once the forward ran: on a GPU its parameters exist from then on

@@ -268,6 +268,10 @@ class MpiBackend:
         host = flat if isinstance(flat, np.ndarray) else to_numpy(flat)
         return self.world.iallreduce(host), host, flat
 
+    def progress(self, pending):
+        """Let MPI move the started sums on (Open MPI advances a non-blocking collective only inside MPI calls)."""
+        self.world.MPI.Request.Testall([request for request, _, _ in pending])
+
     def finish(self, pending, what):
         self.world.wait([request for request, _, _ in pending], what)
         for _, host, flat in pending:
@@ -315,6 +319,9 @@ class NcclBackend:
         self.comm.allReduce(_pointer(flat), _pointer(flat), flat.size, self.nccl.NCCL_FLOAT32, self.nccl.NCCL_SUM,
                             stream_ptr)
         return streams
+
+    def progress(self, pending):
+        pass  # the GPU runs the sums on its own stream
 
     def finish(self, pending, what):
         if not pending or pending[0] is None:
