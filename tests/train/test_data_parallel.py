@@ -1,15 +1,23 @@
 """The data-parallel plumbing that needs no MPI (darknet_py/train/distributed.py, data_parallel.py): ranks read
 from mpirun's environment, -gpus narrowed per rank or launching mpirun, sharding, the ordered merge without
-ranks, the gradient buckets' layout; and a plain run never imports mpi4py."""
+ranks, the gradient buckets' layout, the allreduce step of one rank against one process's (CPU layers and the
+GPU training plan); and a plain run never imports mpi4py."""
+import contextlib
+import io
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT, conv, maxpool, section
+from test_train_detector import CFG as DETECTOR_CFG
 
 from darknet_py.errors import DarknetError
+from darknet_py.gpu.train import GpuTrainer
 from darknet_py.network import Network
 from darknet_py.train import data_parallel, distributed
+from darknet_py.train.train_detector import train_batch
 
 OPEN_MPI_RANK_1 = {"OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_RANK": "1", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"}
 
@@ -65,3 +73,77 @@ def test_buckets_run_from_the_last_layer_down(tmp_path):
     assert floats[4] > floats[3] > floats[2] + floats[0]
     # buckets of at least layer 3's bytes, filled from the connected layer (4) down: {4}, {3}, then the rest
     assert data_parallel.GradientBuckets(net, world=None, bucket_bytes=4 * floats[3]).buckets == [[4], [3], [2, 0]]
+
+
+class OneRank:
+    """A world of one rank: what Allreduce calls on distributed.World, with nothing to exchange."""
+    rank, size, main, timeout = 0, 1, True, 1.
+
+    def broadcast(self, host, what):
+        return host
+
+    def sum(self, values, what):
+        return np.array(values, np.float64)
+
+
+class SumOfOne:
+    """cupy.cuda.nccl for one rank: the sum of one buffer is the buffer."""
+    NCCL_FLOAT32, NCCL_SUM = 7, 0
+
+    @staticmethod
+    def get_unique_id():
+        return tuple(range(distributed.NCCL_ID_BYTES))
+
+    class NcclCommunicator:
+        def __init__(self, ndev, uid, rank):
+            assert (ndev, rank) == (1, 0) and len(uid) == distributed.NCCL_ID_BYTES
+
+        def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):  # noqa: N802 (cupy's name)
+            assert sendbuf == recvbuf and stream == 0
+
+        def abort(self):
+            pass
+
+
+def kernel_host_runner():
+    sys.path.insert(0, str(Path(__file__).parents[1] / "gpu"))
+    import kernel_host
+    if not kernel_host.available():
+        pytest.skip("needs g++ to build the kernels for the CPU")
+    return kernel_host.HostRunner()
+
+
+@pytest.mark.parametrize("plan", ["cpu", "gpu plan"])
+def test_allreduce_of_one_rank_steps_as_one_process(tmp_path, plan):
+    """Allreduce's step (momentum set aside, gradients summed in 3 buckets during the backward, added back) equals
+    train_batch's for one rank, on the CPU layers and on the GPU training plan (its kernels run as C++ here)."""
+    cfg = tmp_path / "net.cfg"
+    cfg.write_text(DETECTOR_CFG.format(batch=8, size=32, lr=.001, burn_in=0, max_batches=10, steps=100))
+    nets = []
+    for _ in range(2):
+        np.random.seed(0)
+        nets.append(Network.from_cfg(cfg))
+        if plan != "cpu":
+            nets[-1].gpu = GpuTrainer(nets[-1], kernel_host_runner())
+    team = data_parallel.Allreduce(OneRank(), nccl=SumOfOne)
+    team.prepare(nets[1])
+    rng = np.random.default_rng(0)
+    truth = np.zeros((8, 150), np.float32)
+    truth[:, :5] = [.5, .4, .3, .2, 1]
+    data_parallel.BUCKET_BYTES, saved = 4 << 10, data_parallel.BUCKET_BYTES
+    try:
+        with np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
+            for _ in range(3):
+                x = rng.random((8, 3, 32, 32), dtype=np.float32)
+                assert team.train_batch(nets[1], x, truth) == pytest.approx(train_batch(nets[0], x, truth), rel=1e-6)
+    finally:
+        data_parallel.BUCKET_BYTES = saved
+    assert len(team.buckets.buckets) == 3 and team.buckets.overlapped == 3 and nets[1].seen == nets[0].seen == 24
+    for net in nets:
+        if net.gpu is not None:
+            net.gpu.download()
+    for ours, theirs in zip(nets[1].layers, nets[0].layers):
+        for name in ("weights", "biases", "scales", "weight_updates", "rolling_mean"):
+            if getattr(theirs, name, None) is not None:
+                a, b = getattr(ours, name), getattr(theirs, name)
+                assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max(), (ours.type, name)
