@@ -16,7 +16,9 @@ setup(
     extras_require={
         "gpu": ["cupy-cuda12x"],
         "mpi": ["mpi4py"],  # data-parallel training under mpirun (Open MPI from `make mpi`)
-        "test": ["pytest", "pycocotools"],
+        "export": ["onnx"],  # darknet-py export onnx (darknet_py/export); nothing else needs it
+        # the export's proofs run the graphs in ONNX Runtime and OpenVINO (and OpenCV, installed anyway)
+        "test": ["pytest", "pycocotools", "onnx", "onnxruntime", "openvino"],
     },
     entry_points={"console_scripts": ["darknet-py=darknet_py.cli:main"]},
 )

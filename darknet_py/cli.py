@@ -5,7 +5,7 @@ argument list before the positional arguments are read. Errors print one line an
 """
 import sys
 
-from .commands import classifier, detector, tools, wordtree
+from .commands import classifier, detector, export, tools, wordtree
 from .commands.common import Args
 from .cpu.threads import set_threads
 from .errors import DarknetError
@@ -27,6 +27,7 @@ USAGE = """usage: darknet-py <command> ...
   data get [-dest data]
   wordtree build <graph> <labels> <out.tree> [-names f]      (WordTree from a concept graph, paper section 4)
   wordtree merge <graph> <labels1> <labels2> <out.tree> <out1.map> <out2.map>
+  """ + export.USAGE + """
 common flags: -nogpu, -gpus 0, -threads N, -darknet_cpu_tree (reproduce the CPU build's YOLO9000 tree softmax)"""
 
 
@@ -44,6 +45,7 @@ COMMANDS = {
     ("data", "get"): tools.data_get,
     ("wordtree", "build"): wordtree.build,
     ("wordtree", "merge"): wordtree.merge,
+    ("export", "onnx"): export.onnx,
 }
 
 

@@ -35,7 +35,8 @@ K_ALIGN = 16                   # split output channels on multiples of this (who
 
 
 def fold_batchnorm(layer):
-    """(weights (K, C, k, k), bias (K,)) float32 with batch-norm's affine inference map folded in.
+    """(weights (K, ...), bias (K,)) float32 with batch-norm's affine inference map folded in (a conv's
+    (K, C, k, k) or a connected layer's (K, inputs) weights).
 
     batchnorm.bn_inference: y = (x - mean) / (sqrt(var) + eps) * scale + bias, so with
     s = scale / (sqrt(var) + eps): y = s*x + (bias - s*mean), and s*x = conv(s*W).
@@ -44,7 +45,8 @@ def fold_batchnorm(layer):
         return layer.weights.copy(), layer.biases.copy()
     s = layer.scales / (np.sqrt(layer.rolling_variance.astype(np.float64)) + BN_EPSILON)
     bias = (layer.biases - layer.rolling_mean * s).astype(np.float32)
-    return layer.weights * s.astype(np.float32)[:, None, None, None], bias
+    per_output = s.astype(np.float32).reshape((-1,) + (1,) * (layer.weights.ndim - 1))
+    return layer.weights * per_output, bias
 
 
 def split(n, parts, align=1):
