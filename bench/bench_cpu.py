@@ -1,17 +1,21 @@
-"""CPU inference benchmark: darknet-py's fast path against OpenCV's DNN module on the same cfg and weights.
+"""CPU inference benchmark: darknet-py's fast path against OpenCV DNN, ONNX Runtime and OpenVINO.
 
     python bench/bench_cpu.py [--quick] [--threads N] [--runs R] [--busy P]      (make bench)
 
-Batch 1, random weights (weights.write_random_weights) and a random input; for each row both engines
-are warmed up, then timed alternately run after run (so a busy machine slows both alike); the table
-gives medians and ours/OpenCV. Also: batch-N images/s against N single passes, and the peak resident
-memory of a yolov2-416 inference process (VmHWM of a fresh subprocess - ru_maxrss would
-carry the parent's over exec - fast path and reference).
-OpenCV must be 4.x: readNetFromDarknet is gone in OpenCV 5.
---busy P runs P busy-looping processes beside both engines (cores shared with other work).
+Batch 1, random weights (weights.write_random_weights) and a random input, the same network for every
+engine: OpenCV's DNN module reads the cfg and weights (readNetFromDarknet, OpenCV 4.x: it is gone in 5),
+ONNX Runtime and OpenVINO (float32) run the graph `darknet-py export onnx` writes of them. For each row
+the engines are warmed up, then timed one after another run after run, the order flipped every run (so
+a busy machine slows all alike); the table gives medians and ours / the fastest peer. All get the same
+thread count. Also batch 8 in images/s, and the peak resident memory of a yolov2-416 inference process
+(VmHWM of a fresh subprocess - ru_maxrss would carry the parent's over exec - fast path and reference).
+The CPU (model, AVX-512 or AVX2) and the load average are printed with the table.
+--busy P runs P busy-looping processes beside the engines (cores shared with other work).
 """
 import argparse
 import contextlib
+import os
+import platform
 import re
 import subprocess
 import sys
@@ -24,17 +28,22 @@ sys.path.insert(0, str(ROOT))
 
 import darknet_py  # noqa: E402  (first: selects OpenBLAS's kernels before numpy loads)
 from darknet_py.cpu import threads as cpu_threads  # noqa: E402
+from darknet_py.export.onnx import export_onnx  # noqa: E402
 from darknet_py.network import Network  # noqa: E402
 from darknet_py.weights import write_random_weights  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import onnxruntime  # noqa: E402
+import openvino  # noqa: E402
 
-# (cfg, input side, target ratio ours/OpenCV from issue 6)
-ROWS = [("yolov2-tiny", 416, .9), ("yolov2", 416, .8)] + [("yolov2", s, 1.0) for s in (288, 352, 480, 544, 608)]
+# (cfg, input side, target: at most this times the fastest peer's time; issue 14)
+ROWS = [("yolov2-tiny", 416, .9), ("yolov2", 416, .9)] + [("yolov2", s, 1.0) for s in (288, 352, 480, 544, 608)]
 QUICK_ROWS = ROWS[:2]
-BATCH = 4            # images per pass in the batch row
-MEMORY_LIMIT_MB = 1024  # issue 6: yolov2-416 inference under 1 GiB
+BATCH = 8            # images per pass in the batch rows (target: at least the fastest peer's images/s)
+BATCH_ROWS = ["yolov2-tiny", "yolov2"]
+MEMORY_LIMIT_MB = 1024  # yolov2-416 inference under 1 GiB
+PEERS = ["OpenCV", "ORT", "OpenVINO"]
 
 MEMORY_PROBE = """
 import os, sys
@@ -93,6 +102,43 @@ def opencv_forward(net, x):
     return run
 
 
+def onnxruntime_forward(path, x, threads):
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, {"images": x})
+
+
+def openvino_forward(path, x, threads):
+    # f32: on CPUs with AVX512_BF16 OpenVINO's default is bfloat16, which gives other numbers
+    compiled = openvino.Core().compile_model(str(path), "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    return lambda: request.infer({"images": x})
+
+
+def peer_forwards(net, cfg, weights, x, threads, folder):
+    """OpenCV DNN on the cfg, ONNX Runtime and OpenVINO on the exported graph, for input x."""
+    side = net.w
+    onnx_path = Path(folder) / f"{Path(cfg).stem}-{side}-b{x.shape[0]}.onnx"
+    export_onnx(net, onnx_path, batch=x.shape[0])
+    return [opencv_forward(opencv_net(sized_cfg(cfg, side, folder), weights, threads), x),
+            onnxruntime_forward(onnx_path, x, threads), openvino_forward(onnx_path, x, threads)]
+
+
+def cpu_name():
+    """The CPU's model name and its widest vector instructions (AVX-512 or AVX2), from /proc/cpuinfo."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.*)$", info, re.M)
+    flags = set(flags.group(1).split()) if flags else set()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{model.group(1).strip() if model else 'unknown CPU'}, {os.cpu_count()} cores, {isa}"
+
+
 def peak_memory_mb(cfg, weights, reference):
     code = MEMORY_PROBE.format(root=str(ROOT), cfg=str(cfg), weights=str(weights), reference=reference)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -128,44 +174,49 @@ def run(args):
     runs = args.runs or (5 if args.quick else 11)
     warmup = 2
     rows = QUICK_ROWS if args.quick else ROWS
+    print(f"{cpu_name()}; load average {os.getloadavg()[0]:.2f}")
     print(f"darknet-py {darknet_py.__version__} (numpy {np.__version__}, OPENBLAS_CORETYPE="
-          f"{__import__('os').environ.get('OPENBLAS_CORETYPE', 'default')}) vs OpenCV {cv2.__version__} "
-          f"DNN_BACKEND_OPENCV; {threads} threads; {args.busy} busy processes beside them; batch 1; "
-          f"median of {runs} runs after {warmup} warm-ups\n")
-    print(f"{'network':12s} {'size':>5s} {'ours ms':>9s} {'OpenCV ms':>10s} {'ratio':>7s} {'target':>7s}")
+          f"{os.environ.get('OPENBLAS_CORETYPE', 'default')}) vs OpenCV {cv2.__version__} DNN_BACKEND_OPENCV, "
+          f"ONNX Runtime {onnxruntime.__version__}, OpenVINO {openvino.__version__.split('-')[0]} f32; "
+          f"{threads} threads; {args.busy} busy processes beside them; median of {runs} runs after {warmup} "
+          f"warm-ups\n")
+    print(f"{'network':12s} {'size':>5s} {'ours ms':>9s} " + " ".join(f"{p + ' ms':>11s}" for p in PEERS)
+          + f" {'ratio':>6s} {'target':>7s}")
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         nets, weights = {}, {}
-        for name, side, target in rows:
+        for name in {row[0] for row in rows}:
             cfg = ROOT / "cfg" / f"{name}.cfg"
-            if name not in nets:
-                nets[name] = Network.from_cfg(cfg)
-                weights[name] = Path(tmp) / f"{name}.weights"
-                write_random_weights(nets[name], weights[name], seed=0)
+            nets[name] = Network.from_cfg(cfg)
+            weights[name] = Path(tmp) / f"{name}.weights"
+            write_random_weights(nets[name], weights[name], seed=0)
+        for name, side, target in rows:
             net = nets[name]
             net.resize(side, side)
             x = rng.random((1, 3, side, side), dtype=np.float32)
-            cv_net = opencv_net(sized_cfg(cfg, side, tmp), weights[name], threads)
-            ours, theirs = interleaved([lambda: net.forward(x), opencv_forward(cv_net, x)], warmup, runs)
-            ok = "ok" if ours / theirs <= target else "MISSED"
-            print(f"{name:12s} {side:5d} {ours * 1e3:9.1f} {theirs * 1e3:10.1f} {ours / theirs:7.2f} "
-                  f"{target:5.1f} {ok}")
+            peers = peer_forwards(net, ROOT / "cfg" / f"{name}.cfg", weights[name], x, threads, tmp)
+            ours, *theirs = interleaved([lambda: net.forward(x)] + peers, warmup, runs)
+            ratio = ours / min(theirs)
+            print(f"{name:12s} {side:5d} {ours * 1e3:9.1f} " + " ".join(f"{t * 1e3:11.1f}" for t in theirs)
+                  + f" {ratio:6.2f} {target:5.1f} {'ok' if ratio <= target else 'MISSED'}", flush=True)
 
-        net = nets["yolov2"]
-        net.resize(416, 416)
-        xs = rng.random((BATCH, 3, 416, 416), dtype=np.float32)
-        batched, singles = interleaved([lambda: net.forward(xs),
-                                        lambda: [net.forward(xs[i:i + 1]) for i in range(BATCH)]],
-                                       1, max(3, runs // 2))
-        print(f"\nyolov2 416, {BATCH} images: one batch-{BATCH} pass {BATCH / batched:.1f} images/s, "
-              f"{BATCH} single passes {BATCH / singles:.1f} images/s")
+        print(f"\nbatch {BATCH}, images/s (target: ours at least the fastest peer's)")
+        for name in BATCH_ROWS if not args.quick else BATCH_ROWS[:1]:
+            net = nets[name]
+            net.resize(416, 416)
+            xs = rng.random((BATCH, 3, 416, 416), dtype=np.float32)
+            peers = peer_forwards(net, ROOT / "cfg" / f"{name}.cfg", weights[name], xs, threads, tmp)
+            ours, *theirs = (BATCH / t for t in interleaved([lambda: net.forward(xs)] + peers, 1, max(3, runs // 2)))
+            print(f"{name:12s} {416:5d} {ours:9.1f} " + " ".join(f"{t:11.1f}" for t in theirs)
+                  + f" {ours / max(theirs):6.2f} {'ok' if ours >= max(theirs) else 'MISSED'}", flush=True)
 
         cfg = ROOT / "cfg" / "yolov2.cfg"
         fast = peak_memory_mb(cfg, weights["yolov2"], False)
         reference = peak_memory_mb(cfg, weights["yolov2"], True)
         ok = "ok" if fast < MEMORY_LIMIT_MB else "MISSED"
-        print(f"peak resident memory, yolov2 416 inference process: fast path {fast} MiB "
+        print(f"\npeak resident memory, yolov2 416 inference process: fast path {fast} MiB "
               f"(target < {MEMORY_LIMIT_MB}) {ok}; reference layers {reference} MiB")
+    print(f"load average now {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@ import os
 import sys
 from pathlib import Path
 
+# No timing-dependent choices in tests (nor a tuning cache written): the fast path's shape rules (cpu/tune.py);
+# tests/cpu/test_tune.py turns measuring on where it is the subject.
+os.environ["DARKNET_PY_TUNE"] = "0"
+
 import numpy as np
 import pytest
 

@@ -165,10 +165,12 @@ def fill_padded(padded, x, pad, c0, c1):
 
 
 class Direct(FastConv):
-    """im2col + GEMM by chunks of output rows; bias, activation and pool follow each chunk in cache."""
+    """im2col + GEMM by chunks of output rows; bias, activation and pool follow each chunk in cache.
+    chunk_scale multiplies the chunk byte budgets (the tuner tries a few)."""
 
-    def __init__(self, layer, pool):
+    def __init__(self, layer, pool, chunk_scale=1):
         super().__init__(layer, pool)
+        self.chunk_scale = chunk_scale
         # The bias rides in the GEMM: an extra weight column times a row of ones under the im2col rows.
         self.weights = np.hstack([self.weights.reshape(self.weights.shape[0], -1), self.bias[:, None]])
 
@@ -177,7 +179,8 @@ class Direct(FastConv):
         so that the threads get equal shares."""
         c, size = self.layer.in_shape[0], self.layer.size
         k, oh, ow = self.layer.out_shape
-        rows = max(1, min(CHUNK_OUT_BYTES // (4 * k * ow), CHUNK_COLS_BYTES // (4 * c * size * size * ow)))
+        out_bytes, cols_bytes = CHUNK_OUT_BYTES * self.chunk_scale, CHUNK_COLS_BYTES * self.chunk_scale
+        rows = max(1, int(min(out_bytes // (4 * k * ow), cols_bytes // (4 * c * size * size * ow))))
         chunks = -(-oh // rows)
         rows = -(-oh // (-(-chunks // threads) * threads))
         step = self.pool.stride if self.pool is not None else 1
@@ -270,16 +273,42 @@ class Winograd(FastConv):
         run_parts(multiply_and_output, len(filter_parts))
 
 
-def make_conv(layer, pool):
+def make_conv(layer, pool, method=None):
     """The fast method for a [convolutional] layer (pool: the next layer, fused if it can be), or None
-    where the reference must run (grouped convolutions)."""
+    where the reference must run (grouped convolutions). method: one of candidates(layer) (the tuner's
+    measured choice), else the shape rule below."""
     if layer.groups != 1:
         return None
+    if method is not None:
+        return CANDIDATES[method](layer, pool)
     c = layer.in_shape[0]
     _, oh, ow = layer.out_shape
     if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
         return Pointwise(layer, pool)
-    winograd_shape = layer.size == 3 and layer.stride == 1 and layer.padding == 1
-    if winograd_shape and oh * ow < DIRECT_MIN_PIXELS and c >= WINOGRAD_MIN_CHANNELS:
+    if winograd_shape(layer) and oh * ow < DIRECT_MIN_PIXELS and c >= WINOGRAD_MIN_CHANNELS:
         return Winograd(layer, pool, 4 if min(oh, ow) >= F4_MIN_SIDE else 2)
     return Direct(layer, pool)
+
+
+def winograd_shape(layer):
+    return layer.size == 3 and layer.stride == 1 and layer.padding == 1
+
+
+CANDIDATES = {
+    "pointwise": Pointwise,
+    "winograd2": lambda layer, pool: Winograd(layer, pool, 2),
+    "winograd4": lambda layer, pool: Winograd(layer, pool, 4),
+    "direct": Direct,
+    "direct/4": lambda layer, pool: Direct(layer, pool, 1 / 4),  # chunks of a quarter of the budget
+    "direct*4": lambda layer, pool: Direct(layer, pool, 4),
+}
+
+
+def candidates(layer):
+    """The methods that compute this layer (grouped convolutions: none, the reference runs)."""
+    if layer.groups != 1:
+        return []
+    if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
+        return ["pointwise"]
+    return ["winograd2", "winograd4", "direct", "direct/4", "direct*4"] if winograd_shape(layer) else \
+        ["direct", "direct/4", "direct*4"]

@@ -5,14 +5,16 @@ Network.forward calls `use_fast_path` and, when it says yes, `forward`. Layers w
 The folded/transformed weights are cached per network and rebuilt when a layer's parameters change:
 each forward compares a small fingerprint of them (all biases / batch-norm values and a strided
 sample of the weights), which catches load_weights and training updates; code that edits single
-weights in place by hand should call `forget(net)`.
+weights in place by hand should call `forget(net)`. Which method and how many threads each conv gets is
+measured on this CPU at its first forward (tune.py) unless DARKNET_PY_TUNE=0 (then conv.make_conv's shape rules).
 """
 import os
+import sys
 import weakref
 
 import numpy as np
 
-from . import blas
+from . import blas, blas_env, tune
 from .conv import Scratch, make_conv
 from .threads import thread_count
 
@@ -20,6 +22,7 @@ REFERENCE_VAR = "DARKNET_PY_REFERENCE"  # "1": always run the reference layers (
 FINGERPRINT_SAMPLES = 64                 # weights sampled per layer for change detection
 
 _engines = weakref.WeakKeyDictionary()  # Network -> _Engine
+_tuner = None  # the process's tune.Tuner, made at the first tuned forward
 
 
 def use_fast_path(net, x, environ=os.environ):
@@ -46,20 +49,38 @@ class _Engine:
     """One network's fast methods and work buffers."""
 
     def __init__(self):
-        self.ops = {}          # layer index -> (fingerprint, FastConv or None)
+        self.ops = {}          # layer index -> (fingerprint, method, FastConv or None)
         self.scratch = Scratch()
 
-    def op(self, net, i):
-        """The fast method of layer i (None: run its reference forward), rebuilt if its parameters changed."""
+    def op(self, net, i, x, threads):
+        """(the fast method of layer i or None: run its reference forward, the threads it runs on), the
+        method measured for this input (tuning) and rebuilt when the layer's parameters changed."""
         layer = net.layers[i]
         if layer.type != "convolutional":
-            return None
+            return None, threads
+        nxt = net.layers[i + 1] if i + 1 < len(net.layers) else None
+        method, parts = self.tuned(layer, nxt, x, threads) if blas_env.tuning_enabled() else (None, threads)
         fp = _fingerprint(layer)
         cached = self.ops.get(i)
-        if cached is None or cached[0][1] != fp[1] or not np.array_equal(cached[0][0], fp[0]):
-            nxt = net.layers[i + 1] if i + 1 < len(net.layers) else None
-            cached = self.ops[i] = (fp, make_conv(layer, nxt))
-        return cached[1]
+        if cached is None or cached[0][1] != fp[1] or not np.array_equal(cached[0][0], fp[0]) or cached[1] != method:
+            cached = self.ops[i] = (fp, method, make_conv(layer, nxt, method))
+        return cached[2], parts
+
+    def tuned(self, layer, pool, x, threads):
+        """(method, threads) the tuner measured fastest for this layer and input shape."""
+        names = tune.run_names(layer, threads)
+        if len(names) < 2:
+            return None, threads
+        key = tune.layer_key(layer, pool, x.shape[0], threads)
+        choice = tuner().machine.get("layers", {}).get(key)
+        if choice not in names:
+            methods = {name.split("@")[0] for name in names}
+            ops = {method: make_conv(layer, pool, method) for method in methods}
+            runs = {name: (lambda m=name.split("@")[0], t=int(name.split("@")[1]): ops[m](x, self.scratch, t))
+                    for name in names}
+            choice = tuner().choose(key, runs)
+        method, parts = choice.split("@")
+        return method, int(parts)
 
     def forward(self, net, x):
         threads = thread_count()
@@ -69,13 +90,24 @@ class _Engine:
                 if layer is skip:
                     x = layer.output
                     continue
-                op = self.op(net, i)
+                op, parts = self.op(net, i, x, threads)
                 if op is None:
                     x = layer.forward(x, net)
                 else:
-                    x = op(x, self.scratch, threads)
+                    x = op(x, self.scratch, parts)
                     skip = op.pool
         return net.output_layer.output
+
+
+def tuner():
+    """The process's Tuner; the first one measures the OpenBLAS kernels if this CPU's are not in the cache."""
+    global _tuner
+    if _tuner is None:
+        _tuner = tune.Tuner()
+        if "openblas_core" not in _tuner.machine:
+            print(f"darknet-py: measuring this CPU for the fast path, once (kept in {_tuner.path})", file=sys.stderr)
+        _tuner.openblas_core()
+    return _tuner
 
 
 def forward(net, x):
