@@ -9,8 +9,12 @@ the engines are warmed up, then timed one after another run after run, the order
 a busy machine slows all alike); the table gives medians and ours / the fastest peer. All get the same
 thread count. Also batch 8 in images/s, and the peak resident memory of a yolov2-416 inference process
 (VmHWM of a fresh subprocess - ru_maxrss would carry the parent's over exec - fast path and reference).
-The CPU (model, AVX-512 or AVX2) and the load average are printed with the table.
+The CPU (model, AVX-512 or AVX2) and the load average are printed with the table. Then the tuner's
+check (cpu/tune.py): for each conv of yolov2-tiny and yolov2 at 416, every candidate method timed beside
+the one the tuner chose, and the whole network tuned against the shape rules (DARKNET_PY_TUNE=0).
 --busy P runs P busy-looping processes beside the engines (cores shared with other work).
+--avx2 runs the AVX2 kernels where the CPU has AVX-512: OPENBLAS_CORETYPE=Haswell for us,
+OPENCV_CPU_DISABLE for OpenCV; ONNX Runtime and OpenVINO choose their kernels themselves (no switch).
 """
 import argparse
 import contextlib
@@ -25,9 +29,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+AVX2_ENV = {"OPENBLAS_CORETYPE": "Haswell", "OPENCV_CPU_DISABLE": "AVX512F,AVX512-SKX"}
+if "--avx2" in sys.argv and any(os.environ.get(k) != v for k, v in AVX2_ENV.items()):
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AVX2_ENV})  # before numpy loads
 
 import darknet_py  # noqa: E402  (first: selects OpenBLAS's kernels before numpy loads)
+from darknet_py.cpu import blas, blas_env, engine, tune  # noqa: E402
 from darknet_py.cpu import threads as cpu_threads  # noqa: E402
+from darknet_py.cpu.conv import make_conv  # noqa: E402
 from darknet_py.export.onnx import export_onnx  # noqa: E402
 from darknet_py.network import Network  # noqa: E402
 from darknet_py.weights import write_random_weights  # noqa: E402
@@ -163,6 +172,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="threads for both engines (default: all cores)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per row (default 11, quick 5)")
     parser.add_argument("--busy", type=int, default=0, help="busy-looping processes running beside the engines")
+    parser.add_argument("--avx2", action="store_true", help="AVX2 kernels for us and OpenCV on an AVX-512 CPU")
     args = parser.parse_args(argv)
     with busy_processes(args.busy):
         run(args)
@@ -216,7 +226,67 @@ def run(args):
         ok = "ok" if fast < MEMORY_LIMIT_MB else "MISSED"
         print(f"\npeak resident memory, yolov2 416 inference process: fast path {fast} MiB "
               f"(target < {MEMORY_LIMIT_MB}) {ok}; reference layers {reference} MiB")
+        tuning_check(nets, weights, rng, max(5, runs))
     print(f"load average now {os.getloadavg()[0]:.2f}")
+
+
+def fastest(fns, warmup, runs):
+    """The fastest of `runs` timed runs of each fn, interleaved (the tuner's measure)."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for r in range(runs):
+        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
+            times[i].append(timed(fns[i]))
+    return [min(t) for t in times]
+
+
+def tuning_check(nets, weights, rng, runs):
+    """Per conv layer, every candidate method against the tuner's choice; then tuned vs shape rules."""
+    threads = cpu_threads.thread_count()
+    print(f"\ntuner's choices (cpu/tune.py, cache {blas_env.cache_file()}), fastest of {runs} runs, ms:")
+    print(f"{'network':12s} {'layer':>5s} {'conv':34s} {'chosen':>14s} {'ms':>6s} {'fastest':>14s} {'ms':>6s} "
+          f"{'rule':>14s} {'ms':>6s}")
+    right = total = 0
+    for name in ("yolov2-tiny", "yolov2"):
+        net = nets[name]
+        net.resize(416, 416)
+        x = rng.random((1, 3, 416, 416), dtype=np.float32)
+        net.forward(x)  # measures what is not in the cache yet, and leaves every layer's output
+        for i, layer in enumerate(net.layers):
+            names = tune.run_names(layer, threads) if layer.type == "convolutional" else []
+            if len(names) < 2:
+                continue
+            pool = net.layers[i + 1] if i + 1 < len(net.layers) else None
+            xin = net.layers[i - 1].output if i else x
+            chosen = engine.tuner().machine["layers"][tune.layer_key(layer, pool, 1, threads)]
+            rule = f"{make_conv(layer, pool).name}@{threads}"
+            ops = {m: make_conv(layer, pool, m) for m in {n.split("@")[0] for n in names}}
+            scratch = engine._engines[net].scratch
+            with blas.single_threaded():
+                times = dict(zip(names, fastest([lambda n=n: ops[n.split("@")[0]](xin, scratch, int(n.split("@")[1]))
+                                                  for n in names], 1, runs)))
+            best = min(times, key=times.get)
+            right += times[chosen] <= 1.05 * times[best]
+            total += 1
+            shape = f"{'x'.join(map(str, layer.in_shape))} -> {layer.filters} {layer.size}x{layer.size}/{layer.stride}"
+            print(f"{name:12s} {i:5d} {shape:34s} {chosen:>14s} {times[chosen] * 1e3:6.2f} {best:>14s} "
+                  f"{times[best] * 1e3:6.2f} {rule:>14s} {times.get(rule, float('nan')) * 1e3:6.2f}", flush=True)
+    print(f"the tuner's choice within 5% of the fastest candidate on {right} of {total} layers")
+    for name in ("yolov2-tiny", "yolov2"):
+        tuned = nets[name]
+        rules = Network.from_cfg(ROOT / "cfg" / f"{name}.cfg").load_weights(weights[name])
+        x = rng.random((1, 3, 416, 416), dtype=np.float32)
+
+        def with_rules():
+            previous = os.environ.get(blas_env.TUNE_VAR, "1")
+            os.environ[blas_env.TUNE_VAR] = "0"
+            try:
+                rules.forward(x)
+            finally:
+                os.environ[blas_env.TUNE_VAR] = previous
+        a, b = interleaved([lambda: tuned.forward(x), with_rules], 2, runs)
+        print(f"{name} 416: tuned {a * 1e3:.1f} ms, shape rules {b * 1e3:.1f} ms (medians)")
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 import darknet_py  # noqa: E402,F401  (first: sets up the CPU BLAS before numpy loads)
 from darknet_py.gpu.device import gpu_count  # noqa: E402
-from darknet_py.gpu.plan import bn_denominator  # noqa: E402
 from darknet_py.network import Network  # noqa: E402
 from darknet_py.weights import write_random_weights  # noqa: E402
 
 import numpy as np  # noqa: E402
+from torch_peer import TorchPeer, TorchTrainingPeer  # noqa: E402  (bench/torch_peer.py)
 
 SIDES = list(range(288, 609, 32))        # yolov2's multi-scale sizes, batch 1
 BATCH_ROWS = [(name, 416, b) for name in ("yolov2", "yolov2-tiny") for b in (1, 8, 64)]
@@ -48,7 +48,6 @@ FAST_ROWS = [("yolov2", 416, 1), ("yolov2-tiny", 416, 1), ("yolov2", 416, 64)]  
 TRAIN_ROWS = [("yolov2-tiny", 416, 16), ("yolov2", 416, 16)]  # (cfg, side, minibatch)
 TRAIN_RUNS = 10                          # timed training steps per row (median reported)
 WARMUP = 5                               # untimed runs before timing each row
-LEAKY_SLOPE = .1                         # Darknet's leaky activation
 
 
 def load_network(name, weights_dir, folder):
@@ -81,87 +80,6 @@ def time_ours(net, side, batch, runs):
     net.gpu.prepare(batch)
     ms = median_ms(lambda: net.gpu.forward(x), runs)
     return ms, pool.total_bytes(), net.gpu.graph is not None, net.gpu.plan.result
-
-
-class TorchPeer:
-    """yolov2 / yolov2-tiny in PyTorch: cuDNN convolutions with batch norm folded in, Darknet's maxpool
-    padding, reorg order, route and region activations."""
-
-    def __init__(self, net, torch):
-        self.torch, self.net = torch, net
-        self.convs = {}
-        for i, layer in enumerate(net.layers):
-            if layer.type == "convolutional":
-                self.convs[i] = self.parameters_of(layer)
-            elif layer.type not in ("maxpool", "route", "reorg", "region"):
-                raise ValueError(f"the peer has no {layer.type} layer")
-
-    def parameters_of(self, layer):
-        w, b = layer.weights, layer.biases
-        if layer.batch_normalize:
-            f = layer.scales / bn_denominator(layer.rolling_variance)
-            w, b = w * f[:, None, None, None], b - layer.rolling_mean * f
-        return self.torch.tensor(w, device="cuda"), self.torch.tensor(b, device="cuda")
-
-    def convolve(self, layer, x, parameters):
-        w, b = parameters
-        return self.torch.nn.functional.conv2d(x, w, b, layer.stride, layer.padding, 1, layer.groups)
-
-    def __call__(self, x):
-        F = self.torch.nn.functional
-        outs = []
-        for i, layer in enumerate(self.net.layers):
-            if layer.type == "convolutional":
-                x = self.convolve(layer, x, self.convs[i])
-                if layer.activation == "leaky":
-                    x = F.leaky_relu(x, LEAKY_SLOPE)
-                elif layer.activation != "linear":
-                    raise ValueError(f"the peer has no {layer.activation} activation")
-            elif layer.type == "maxpool":
-                _, h, w = layer.in_shape
-                _, oh, ow = layer.out_shape
-                s, k, before = layer.stride, layer.size, layer.padding // 2
-                after_h, after_w = max(0, (oh - 1) * s + k - h - before), max(0, (ow - 1) * s + k - w - before)
-                x = F.max_pool2d(F.pad(x, (before, after_w, before, after_h), value=float("-inf")), k, s)
-            elif layer.type == "route":
-                x = self.torch.cat([outs[j] for j in layer.indices], 1)
-            elif layer.type == "reorg":  # darknet-facts 3.4: not the standard space_to_depth
-                b, c, h, w = x.shape
-                s = layer.stride
-                x = x.reshape(b, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4)
-                x = x.reshape(b, c * s * s, h // s, w // s)
-            else:
-                b, _, h, w = x.shape
-                y = x.reshape(b, layer.num, layer.entries, h, w)
-                x = self.torch.cat([self.torch.sigmoid(y[:, :, :2]), y[:, :, 2:4], self.torch.sigmoid(y[:, :, 4:5]),
-                                    self.torch.softmax(y[:, :, 5:], 2)], 2).reshape(b, -1, h, w)
-            outs.append(x)
-        return x
-
-
-class TorchTrainingPeer(TorchPeer):
-    """The peer with trainable parameters: batch norm on the batch's statistics, as Darknet trains."""
-
-    def parameters_of(self, layer):
-        torch = self.torch
-
-        def tensor(a):
-            return torch.tensor(a, device="cuda", requires_grad=True)
-        if not layer.batch_normalize:
-            return tensor(layer.weights), tensor(layer.biases)
-        stats = (torch.tensor(layer.rolling_mean, device="cuda"), torch.tensor(layer.rolling_variance, device="cuda"))
-        return tensor(layer.weights), tensor(layer.scales), tensor(layer.biases), *stats
-
-    def convolve(self, layer, x, parameters):
-        F = self.torch.nn.functional
-        if not layer.batch_normalize:
-            return super().convolve(layer, x, parameters)
-        w, scales, biases, mean, variance = parameters
-        x = F.conv2d(x, w, None, layer.stride, layer.padding, 1, layer.groups)
-        return F.batch_norm(x, mean, variance, scales, biases, training=True, momentum=.01, eps=1e-5)
-
-    def trainable(self):
-        return [t for parameters in self.convs.values() for t in parameters if t.requires_grad]
 
 
 def random_truth(batch, classes, rng, boxes=3):

@@ -12,9 +12,16 @@ given per image. Darknet: /usr/bin/darknet `detector train ... -clear` for warm-
 loading, which runs in its background threads). Peak resident memory: ours per row (VmHWM, reset through
 /proc/self/clear_refs before the row), Darknet's (its VmHWM, sampled while it runs). pjreddie's CPU build
 skips the region layer's backward (it does not learn), but its per-iteration cost is still the peer's.
+
+The second peer is PyTorch on the CPU (bench/torch_peer.py) training the same layers from the same weights
+and images at the same thread count: batch norm in training mode, torch.optim.SGD with the cfg's momentum
+and decay, an MSE loss on the region output (simpler than the region loss, which costs little beside the
+convolutions: the comparison slightly favours the peer). The benchmark installs torch when it is absent
+(`pip install torch==2.13.0`, a CPU build pip takes from a file on this disk); the tests never do.
 """
 import argparse
 import contextlib
+import importlib.util
 import io
 import os
 import re
@@ -30,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import darknet_py  # noqa: E402  (first: selects OpenBLAS's kernels before numpy loads)
 from darknet_py.cpu.blas import single_threaded  # noqa: E402
+from darknet_py.cpu.threads import thread_count  # noqa: E402
 from darknet_py.data.augment import Augment, DarknetRandom
 from darknet_py.data.detection import load_detection_batch
 from darknet_py.network import Network  # noqa: E402
@@ -37,6 +45,9 @@ from darknet_py.train.sgd import train_datum  # noqa: E402
 from darknet_py.weights import write_random_weights  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_peer import TorchTrainingPeer  # noqa: E402  (bench/torch_peer.py)
 
 COCO128 = Path(os.environ.get("DARKNET_PY_SHARED", ROOT.parent / "shared")) / "datasets" / "coco128"
 IMAGES = COCO128 / "images" / "train2017"  # labels/train2017 beside it (Darknet's label path rule)
@@ -49,6 +60,7 @@ QUICK_ITERATIONS = 2
 SEED = 0
 DARKNET_TIMEOUT_S = 600
 PEAK_SAMPLE_S = .1    # how often Darknet's peak resident memory is read
+TORCH = "torch==2.13.0"  # the CPU build pip installs from this disk
 ITERATION_LINE = re.compile(r"^(\d+): \S+, \S+ avg, \S+ rate, (\S+) seconds, \d+ images", re.M)
 
 
@@ -101,6 +113,37 @@ def ours(cfg, weights, paths, iterations):
     return float(np.median(steps[1:])), float(np.median(loads))
 
 
+def ensure_torch():
+    """PyTorch for the peer, installed when absent (by the benchmark only: the tests never install it)."""
+    if importlib.util.find_spec("torch") is None:
+        print(f"installing {TORCH} for the PyTorch peer", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", TORCH], check=True)
+    import torch
+    return torch
+
+
+def pytorch(torch, cfg, weights, paths, iterations):
+    """PyTorch on the CPU training the same layers: median seconds per minibatch after the first."""
+    net = Network.from_cfg(cfg)
+    net.load_weights(weights)
+    torch.set_num_threads(thread_count())
+    peer = TorchTrainingPeer(net, torch, device="cpu")
+    optimizer = torch.optim.SGD(peer.trainable(), lr=net.learning_rate, momentum=net.momentum,
+                                weight_decay=net.decay)
+    steps = []
+    for i in range(iterations + 1):
+        x, _ = load_detection_batch(paths, net.minibatch, net.w, net.h, Augment.from_network(net),
+                                    DarknetRandom((SEED, i)), classes=net.output_layer.classes)
+        target = torch.rand((net.minibatch,) + net.output_layer.out_shape)
+        began = time.perf_counter()
+        loss = ((peer(torch.from_numpy(x)) - target) ** 2).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps.append(time.perf_counter() - began)
+    return float(np.median(steps[1:]))
+
+
 def darknet(cfg, weights, data, iterations):
     """The original Darknet: (median seconds per iteration after the first, its peak resident MiB)."""
     command = [DARKNET, "detector", "train", str(data), str(cfg), str(weights), "-clear"]
@@ -149,8 +192,9 @@ def peak_memory_mb(pid="self"):
     return next((int(line.split()[1]) // 1024 for line in status.splitlines() if line.startswith("VmHWM")), 0)
 
 
-def bench_row(name, side, minibatch, iterations, folder, paths, data):
-    """One table row as a dict: ours and Darknet's images/s and peak MiB, our loading ms per image."""
+def bench_row(name, side, minibatch, iterations, folder, paths, data, torch=None):
+    """One table row as a dict: ours and Darknet's images/s and peak MiB, our loading ms per image; with
+    torch, the PyTorch peer's images/s too."""
     cfg = training_cfg(ROOT / "cfg" / f"{name}.cfg", side, minibatch, iterations + 1, folder)
     weights = Path(folder) / f"{cfg.stem}.weights"
     write_random_weights(Network.from_cfg(cfg), weights, seed=SEED)
@@ -160,6 +204,8 @@ def bench_row(name, side, minibatch, iterations, folder, paths, data):
                peak_mb=peak_memory_mb())
     step, row["darknet_peak_mb"] = darknet(cfg, weights, data, iterations)
     row["darknet"] = minibatch / step
+    if torch is not None:  # (no peak memory: this process keeps the heap our rows freed)
+        row["torch"] = minibatch / pytorch(torch, cfg, weights, paths, iterations)
     return row
 
 
@@ -174,20 +220,23 @@ def main(argv=None):
     rows = QUICK_ROWS if args.quick else ROWS
     if not os.access(DARKNET, os.X_OK):
         sys.exit(f"{DARKNET} not found: `make oracle` installs the original Darknet")
-    print(f"darknet-py {darknet_py.__version__} (numpy {np.__version__}) vs {DARKNET}, CPU training on coco128; "
+    torch = ensure_torch()
+    print(f"darknet-py {darknet_py.__version__} (numpy {np.__version__}) vs {DARKNET} and PyTorch "
+          f"{torch.__version__} (CPU, {thread_count()} threads, as ours), CPU training on coco128; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; median of {iterations} iterations "
           f"after 1 warm-up\n")
     print(f"{'network':12s} {'size':>5s} {'minibatch':>9s} {'ours img/s':>11s} {'darknet img/s':>14s} "
-          f"{'ratio':>6s} {'our load ms/img':>16s} {'peak MiB ours':>14s} {'darknet':>8s}")
+          f"{'torch img/s':>12s} {'vs darknet':>10s} {'vs torch':>8s} {'our load ms/img':>16s} "
+          f"{'peak MiB ours':>14s} {'darknet':>8s}")
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         paths, data = write_train_data(tmp)
         for name, side, minibatch in rows:
-            r = bench_row(name, side, minibatch, iterations, tmp, paths, data)
-            print(f"{name:12s} {side:5d} {minibatch:9d} {r['ours']:11.2f} {r['darknet']:14.2f} "
-                  f"{r['ours'] / r['darknet']:6.2f} {r['load_ms']:16.1f} {r['peak_mb']:14d} "
-                  f"{r['darknet_peak_mb']:8d}", flush=True)
-    print(f"\nratio = ours / darknet images per second (higher is better); load average now "
-          f"{os.getloadavg()[0]:.2f}")
+            r = bench_row(name, side, minibatch, iterations, tmp, paths, data, torch)
+            print(f"{name:12s} {side:5d} {minibatch:9d} {r['ours']:11.2f} {r['darknet']:14.2f} {r['torch']:12.2f} "
+                  f"{r['ours'] / r['darknet']:10.2f} {r['ours'] / r['torch']:8.2f} {r['load_ms']:16.1f} "
+                  f"{r['peak_mb']:14d} {r['darknet_peak_mb']:8d}", flush=True)
+    print(f"\nvs = ours / the peer's images per second (higher is better; target vs torch >= 1 for yolov2-tiny); "
+          f"load average now {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

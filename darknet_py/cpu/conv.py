@@ -279,15 +279,21 @@ def make_conv(layer, pool, method=None):
     measured choice), else the shape rule below."""
     if layer.groups != 1:
         return None
-    if method is not None:
-        return CANDIDATES[method](layer, pool)
+    method = method or rule_method(layer)
+    op = CANDIDATES[method](layer, pool)
+    op.name = method
+    return op
+
+
+def rule_method(layer):
+    """The method the layer's shape calls for (the thresholds above)."""
     c = layer.in_shape[0]
     _, oh, ow = layer.out_shape
     if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
-        return Pointwise(layer, pool)
+        return "pointwise"
     if winograd_shape(layer) and oh * ow < DIRECT_MIN_PIXELS and c >= WINOGRAD_MIN_CHANNELS:
-        return Winograd(layer, pool, 4 if min(oh, ow) >= F4_MIN_SIDE else 2)
-    return Direct(layer, pool)
+        return "winograd4" if min(oh, ow) >= F4_MIN_SIDE else "winograd2"
+    return "direct"
 
 
 def winograd_shape(layer):
@@ -310,5 +316,9 @@ def candidates(layer):
         return []
     if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
         return ["pointwise"]
-    return ["winograd2", "winograd4", "direct", "direct/4", "direct*4"] if winograd_shape(layer) else \
-        ["direct", "direct/4", "direct*4"]
+    direct = ["direct", "direct/4", "direct*4"]
+    if not winograd_shape(layer):
+        return direct
+    # F(4x4) only from F4_MIN_SIDE up: on smaller maps (13x13) its tiles overhang the map by a quarter, and
+    # its filters, 4x the originals, would take yolov2's 13x13 layers past the 1 GiB memory target.
+    return ["winograd2"] + ["winograd4"] * (min(layer.out_shape[1:]) >= F4_MIN_SIDE) + direct
