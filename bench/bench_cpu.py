@@ -174,6 +174,11 @@ def main(argv=None):
     parser.add_argument("--busy", type=int, default=0, help="busy-looping processes running beside the engines")
     parser.add_argument("--avx2", action="store_true", help="AVX2 kernels for us and OpenCV on an AVX-512 CPU")
     args = parser.parse_args(argv)
+    if blas_env.tuning_enabled() and "openblas_core" not in tune.Tuner().machine:
+        engine.tuner()  # measures this CPU's OpenBLAS kernels, which load at a process's start: start again
+        if blas_env.chosen_here:
+            del os.environ[blas_env.CORETYPE_VAR]
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     with busy_processes(args.busy):
         run(args)
 

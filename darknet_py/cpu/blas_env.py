@@ -64,11 +64,14 @@ def read_cache(path):
 def select_openblas_core(environ=os.environ):
     """Set OPENBLAS_CORETYPE if numpy is not loaded yet and nobody set it: the measured core of this CPU,
     else SkylakeX on AVX-512 CPUs. Returns the coretype in force, or None for OpenBLAS's own choice."""
+    global chosen_here
     if CORETYPE_VAR not in environ and "numpy" not in sys.modules:
         measured = read_cache(cache_file(environ)).get(cpu_key(), {}).get("openblas_core") \
             if tuning_enabled(environ) else None
-        if measured:
-            environ[CORETYPE_VAR] = measured
-        elif cpu_has_avx512():
-            environ[CORETYPE_VAR] = AVX512_CORE
+        if measured or cpu_has_avx512():
+            environ[CORETYPE_VAR] = measured or AVX512_CORE
+            chosen_here = True
     return environ.get(CORETYPE_VAR)
+
+
+chosen_here = False  # True when select_openblas_core set OPENBLAS_CORETYPE (not the user)
