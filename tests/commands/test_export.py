@@ -2,7 +2,7 @@
 import sys
 
 import pytest
-from conftest import ROOT, project_cfg
+from conftest import ROOT, conv, project_cfg, section
 
 from darknet_py.cli import main as cli_main
 
@@ -29,13 +29,17 @@ def test_export_onnx_writes_the_model(tmp_path, random_weights, capsys):
     assert "320x256, batch dynamic, decoded" in capsys.readouterr().err
 
 
+REORG_CFG = section("net", width=16, height=16, channels=3) + conv(4, 3, 2) + section("reorg", stride=2)
+
+
 @pytest.mark.parametrize("flags,message", [
     (["-size", "320"], "-size expects WxH (e.g. 608x608), got '320'"),
     (["-batch", "0"], "-batch expects a positive integer or 'dynamic', got '0'"),
-    (["-size", "300x300"], "reorg /2 needs width and height divisible by 2"),
+    (["-size", "30x30"], "reorg /2 needs width and height divisible by 2, got 15x15"),
 ])
 def test_bad_flags_are_one_line_errors(tmp_path, random_weights, capsys, flags, message):
-    cfg = project_cfg("yolov2" if "300x300" in flags else "yolov2-tiny-voc")
+    cfg = tmp_path / "reorg.cfg"
+    cfg.write_text(REORG_CFG)
     weights = random_weights(cfg, seed=2)
     assert main(["export", "onnx", cfg, weights, tmp_path / "m.onnx", *flags]) == 1
     err = capsys.readouterr().err
