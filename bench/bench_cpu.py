@@ -264,7 +264,7 @@ def tuning_check(nets, weights, rng, runs):
                 continue
             pool = net.layers[i + 1] if i + 1 < len(net.layers) else None
             xin = net.layers[i - 1].output if i else x
-            chosen = engine.tuner().machine["layers"][tune.layer_key(layer, pool, 1, threads)]
+            chosen = engine.tuner().machine["layers"][tune.layer_key(layer, pool, 1, threads)][0]
             rule = f"{make_conv(layer, pool).name}@{threads}"
             ops = {m: make_conv(layer, pool, m) for m in {n.split("@")[0] for n in names}}
             scratch = engine._engines[net].scratch

@@ -72,8 +72,8 @@ class _Engine:
         if len(names) < 2:
             return None, threads
         key = tune.layer_key(layer, pool, x.shape[0], threads)
-        choice = tuner().machine.get("layers", {}).get(key)
-        if choice not in names:
+        choice = tuner().known(key, names)
+        if choice is None:
             methods = {name.split("@")[0] for name in names}
             ops = {method: make_conv(layer, pool, method) for method in methods}
             runs = {name: (lambda m=name.split("@")[0], t=int(name.split("@")[1]): ops[m](x, self.scratch, t))

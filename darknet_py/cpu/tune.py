@@ -48,17 +48,29 @@ PROBE_ROUNDS = 2
 class Tuner:
     """Measured choices read from and written to the cache file at `path`."""
 
-    def __init__(self, path=None, clock=time.perf_counter):
+    def __init__(self, path=None, clock=time.perf_counter, load=None):
         self.path = path or blas_env.cache_file()
         self.clock = clock
+        self.load = load or (lambda: os.getloadavg()[0])
         self.cache = blas_env.read_cache(self.path)
         self.machine = self.cache.setdefault(blas_env.cpu_key(), {})
 
+    def known(self, key, names):
+        """The choice measured for `key` if it is one of `names` and still stands: one measured while the
+        machine was busy (a load average of at least its cores) is measured again once it is quieter."""
+        entry = self.machine.get("layers", {}).get(key)
+        if not isinstance(entry, list) or len(entry) != 2 or entry[0] not in names:
+            return None
+        choice, load = entry
+        busy = load >= (os.cpu_count() or 1)
+        return None if busy and self.load() < load - 1 else choice
+
     def choose(self, key, runs):
-        """The name in `runs` ({name: run()}) that ran fastest, measured now unless `key` was measured before."""
-        layers = self.machine.setdefault("layers", {})
-        if layers.get(key) in runs:
-            return layers[key]
+        """The name in `runs` ({name: run()}) that ran fastest, measured now unless known(key)."""
+        choice = self.known(key, runs)
+        if choice is not None:
+            return choice
+        load = self.load()
         times = {name: [] for name in runs}
         for name in runs:  # warm-up: buffers, first-touch pages
             runs[name]()
@@ -67,9 +79,10 @@ class Tuner:
                 began = self.clock()
                 runs[name]()
                 times[name].append(self.clock() - began)
-        layers[key] = min(runs, key=lambda name: min(times[name]))
+        choice = min(runs, key=lambda name: min(times[name]))
+        self.machine.setdefault("layers", {})[key] = [choice, round(max(load, self.load()), 2)]
         self.save()
-        return layers[key]
+        return choice
 
     def openblas_core(self, measure=None):
         """The OpenBLAS kernel family that ran yolov2's GEMM shapes fastest here (measured once)."""
