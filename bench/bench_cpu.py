@@ -36,7 +36,7 @@ if "--avx2" in sys.argv and any(os.environ.get(k) != v for k, v in AVX2_ENV.item
 import darknet_py  # noqa: E402  (first: selects OpenBLAS's kernels before numpy loads)
 from darknet_py.cpu import blas, blas_env, engine, tune  # noqa: E402
 from darknet_py.cpu import threads as cpu_threads  # noqa: E402
-from darknet_py.cpu.conv import make_conv  # noqa: E402
+from darknet_py.cpu.conv import candidates, make_conv  # noqa: E402
 from darknet_py.export.onnx import export_onnx  # noqa: E402
 from darknet_py.network import Network  # noqa: E402
 from darknet_py.weights import write_random_weights  # noqa: E402
@@ -250,8 +250,8 @@ def tuning_check(nets, weights, rng, runs):
     """Per conv layer, every candidate method against the tuner's choice; then tuned vs shape rules."""
     threads = cpu_threads.thread_count()
     print(f"\ntuner's choices (cpu/tune.py, cache {blas_env.cache_file()}), fastest of {runs} runs, ms:")
-    print(f"{'network':12s} {'layer':>5s} {'conv':34s} {'chosen':>14s} {'ms':>6s} {'fastest':>14s} {'ms':>6s} "
-          f"{'rule':>14s} {'ms':>6s}")
+    print(f"{'network':12s} {'layer':>5s} {'conv':34s} {'chosen':>10s} {'ms':>6s} {'fastest':>10s} {'ms':>6s} "
+          f"{'rule':>10s} {'ms':>6s}")
     right = total = 0
     for name in ("yolov2-tiny", "yolov2"):
         net = nets[name]
@@ -259,24 +259,24 @@ def tuning_check(nets, weights, rng, runs):
         x = rng.random((1, 3, 416, 416), dtype=np.float32)
         net.forward(x)  # measures what is not in the cache yet, and leaves every layer's output
         for i, layer in enumerate(net.layers):
-            names = tune.run_names(layer, threads) if layer.type == "convolutional" else []
+            names = candidates(layer) if layer.type == "convolutional" else []
             if len(names) < 2:
                 continue
             pool = net.layers[i + 1] if i + 1 < len(net.layers) else None
             xin = net.layers[i - 1].output if i else x
             chosen = engine.tuner().machine["layers"][tune.layer_key(layer, pool, 1, threads)][0]
-            rule = f"{make_conv(layer, pool).name}@{threads}"
-            ops = {m: make_conv(layer, pool, m) for m in {n.split("@")[0] for n in names}}
+            rule = make_conv(layer, pool).name
+            ops = {name: make_conv(layer, pool, name) for name in names}
             scratch = engine._engines[net].scratch
             with blas.single_threaded():
-                times = dict(zip(names, fastest([lambda n=n: ops[n.split("@")[0]](xin, scratch, int(n.split("@")[1]))
-                                                  for n in names], 1, runs)))
+                times = dict(zip(names, fastest([lambda op=op: op(xin, scratch, threads) for op in ops.values()],
+                                                1, runs)))
             best = min(times, key=times.get)
             right += times[chosen] <= 1.05 * times[best]
             total += 1
             shape = f"{'x'.join(map(str, layer.in_shape))} -> {layer.filters} {layer.size}x{layer.size}/{layer.stride}"
-            print(f"{name:12s} {i:5d} {shape:34s} {chosen:>14s} {times[chosen] * 1e3:6.2f} {best:>14s} "
-                  f"{times[best] * 1e3:6.2f} {rule:>14s} {times.get(rule, float('nan')) * 1e3:6.2f}", flush=True)
+            print(f"{name:12s} {i:5d} {shape:34s} {chosen:>10s} {times[chosen] * 1e3:6.2f} {best:>10s} "
+                  f"{times[best] * 1e3:6.2f} {rule:>10s} {times[rule] * 1e3:6.2f}", flush=True)
     print(f"the tuner's choice within 5% of the fastest candidate on {right} of {total} layers")
     for name in ("yolov2-tiny", "yolov2"):
         tuned = nets[name]

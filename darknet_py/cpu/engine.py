@@ -5,8 +5,8 @@ Network.forward calls `use_fast_path` and, when it says yes, `forward`. Layers w
 The folded/transformed weights are cached per network and rebuilt when a layer's parameters change:
 each forward compares a small fingerprint of them (all biases / batch-norm values and a strided
 sample of the weights), which catches load_weights and training updates; code that edits single
-weights in place by hand should call `forget(net)`. Which method and how many threads each conv gets is
-measured on this CPU at its first forward (tune.py) unless DARKNET_PY_TUNE=0 (then conv.make_conv's shape rules).
+weights in place by hand should call `forget(net)`. Which method computes each conv is measured on this
+CPU at its first forward (tune.py) unless DARKNET_PY_TUNE=0 (then conv.make_conv's shape rules).
 """
 import os
 import sys
@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from . import blas, blas_env, tune
-from .conv import Scratch, make_conv
+from .conv import Scratch, candidates, make_conv
 from .threads import thread_count
 
 REFERENCE_VAR = "DARKNET_PY_REFERENCE"  # "1": always run the reference layers (layers/*.py)
@@ -53,34 +53,31 @@ class _Engine:
         self.scratch = Scratch()
 
     def op(self, net, i, x, threads):
-        """(the fast method of layer i or None: run its reference forward, the threads it runs on), the
-        method measured for this input (tuning) and rebuilt when the layer's parameters changed."""
+        """The fast method of layer i (None: run its reference forward), the one measured fastest for this
+        input when tuning, rebuilt when the layer's parameters changed."""
         layer = net.layers[i]
         if layer.type != "convolutional":
-            return None, threads
+            return None
         nxt = net.layers[i + 1] if i + 1 < len(net.layers) else None
-        method, parts = self.tuned(layer, nxt, x, threads) if blas_env.tuning_enabled() else (None, threads)
+        method = self.tuned(layer, nxt, x, threads) if blas_env.tuning_enabled() else None
         fp = _fingerprint(layer)
         cached = self.ops.get(i)
         if cached is None or cached[0][1] != fp[1] or not np.array_equal(cached[0][0], fp[0]) or cached[1] != method:
             cached = self.ops[i] = (fp, method, make_conv(layer, nxt, method))
-        return cached[2], parts
+        return cached[2]
 
     def tuned(self, layer, pool, x, threads):
-        """(method, threads) the tuner measured fastest for this layer and input shape."""
-        names = tune.run_names(layer, threads)
+        """The method the tuner measured fastest for this layer and input shape (None: only one computes it)."""
+        names = candidates(layer)
         if len(names) < 2:
-            return None, threads
+            return None
         key = tune.layer_key(layer, pool, x.shape[0], threads)
         choice = tuner().known(key, names)
         if choice is None:
-            methods = {name.split("@")[0] for name in names}
-            ops = {method: make_conv(layer, pool, method) for method in methods}
-            runs = {name: (lambda m=name.split("@")[0], t=int(name.split("@")[1]): ops[m](x, self.scratch, t))
-                    for name in names}
-            choice = tuner().choose(key, runs)
-        method, parts = choice.split("@")
-        return method, int(parts)
+            ops = {name: make_conv(layer, pool, name) for name in names}
+            choice = tuner().choose(key, {name: (lambda op=op: op(x, self.scratch, threads))
+                                          for name, op in ops.items()})
+        return choice
 
     def forward(self, net, x):
         threads = thread_count()
@@ -90,11 +87,11 @@ class _Engine:
                 if layer is skip:
                     x = layer.output
                     continue
-                op, parts = self.op(net, i, x, threads)
+                op = self.op(net, i, x, threads)
                 if op is None:
                     x = layer.forward(x, net)
                 else:
-                    x = op(x, self.scratch, parts)
+                    x = op(x, self.scratch, threads)
                     skip = op.pool
         return net.output_layer.output
 

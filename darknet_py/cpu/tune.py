@@ -1,11 +1,13 @@
 """The fast path's choices made by measurement on the CPU at hand, once, and kept per machine.
 
 Which method computes a [convolutional] layer fastest (Winograd F(2x2) or F(4x4), im2col + GEMM with
-small, default or large row chunks) and on how many threads (all, or one: a small layer can lose more to
-the GIL than a second core gives) depends on the CPU's caches, vector units and BLAS kernels, so the
-first fast forward of a layer shape times every candidate on the real input, a few rounds interleaved,
-and keeps the one with the fastest run. The OpenBLAS kernel family (AVX-512 or AVX2) is measured too, in subprocesses
-(OpenBLAS reads OPENBLAS_CORETYPE when it loads): it applies from the next process on (blas_env.py).
+small, default or large row chunks) depends on the CPU's caches, vector units and BLAS kernels, so the
+first fast forward of a layer shape times every candidate on the real input, on all the threads, a few
+rounds interleaved, and keeps the one with the fastest run; one measured on a busy machine is measured
+again when it is quieter. (The thread count itself is not measured: on a shared machine one thread wins
+whenever a neighbour takes the other core, and loses once it leaves.) The OpenBLAS kernel family (AVX-512
+or AVX2) is measured too, in subprocesses (OpenBLAS reads OPENBLAS_CORETYPE when it loads): it applies
+from the next process on (blas_env.py).
 Everything lands in one JSON file per user (DARKNET_PY_CACHE, default ~/.cache/darknet-py), filed under
 the CPU's model and vector extensions. DARKNET_PY_TUNE=0 turns measuring off: conv.make_conv's shape rules.
 Every candidate is checked against the reference layers (tests/cpu), so a choice changes speed only.
@@ -17,7 +19,6 @@ import sys
 import time
 
 from . import blas_env
-from .conv import candidates
 
 # Timed runs of each candidate (interleaved, the order flipped each round) after one warm-up. The fastest
 # run decides: on a shared machine the other runs measure the neighbours as much as the method.
@@ -128,12 +129,3 @@ def layer_key(layer, pool, batch, threads):
     fused = f" pool{pool.size}/{pool.stride}" if pool is not None and pool.type == "maxpool" else ""
     return (f"{os.environ.get(blas_env.CORETYPE_VAR, 'default')} t{threads} b{batch} {c}x{h}x{w} "
             f"-> {layer.filters} {layer.size}x{layer.size}/{layer.stride} p{layer.padding}{fused}")
-
-
-def thread_options(threads):
-    return [threads, 1] if threads > 1 else [threads]
-
-
-def run_names(layer, threads):
-    """The candidates as 'method@threads' names."""
-    return [f"{method}@{t}" for method in candidates(layer) for t in thread_options(threads)]
