@@ -10,11 +10,13 @@ BATCH = -1  # Reshape's "whatever is left": the batch axis, so one graph takes a
 class Graph:
     def __init__(self):
         self.nodes, self.initializers = [], []
+        self.prefix = ""  # put before every new name: the layer being built ("l12_"), so profiles name layers
         self._names = {}
         self._constants = {}
 
     def fresh(self, hint):
-        """A name not used before: hint, hint_1, hint_2, ..."""
+        """A name not used before: prefix + hint, then prefix + hint_1, hint_2, ..."""
+        hint = self.prefix + hint
         count = self._names.get(hint, 0)
         self._names[hint] = count + 1
         return hint if count == 0 else f"{hint}_{count}"

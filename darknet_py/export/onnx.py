@@ -44,12 +44,14 @@ def export_onnx(net, path, batch=1, decode_boxes=False, thresh=.5, nms=.45, name
     wanted = output_layers(net)
     values = []
     x = INPUT
-    for layer in net.layers[:max(wanted) + 1]:
+    for i, layer in enumerate(net.layers[:max(wanted) + 1]):
+        g.prefix = f"l{i}_"  # node names say which layer they compute
         try:
             x = build(g, layer, x, values)
         except NotExportable as e:
             raise layer.error(f"[{layer.type}] cannot be exported to ONNX: {e}") from None
         values.append(x)
+    g.prefix = ""
     inputs = [value_info(INPUT, [batch_dim, *net.input_shape])]
     if decode_boxes:
         region = net.layers[wanted[-1]]
