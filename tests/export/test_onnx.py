@@ -110,7 +110,9 @@ LAYER_CFGS = {
                       + section("shortcut", **{"from": -4}, activation="leaky")
                       + section("shortcut", **{"from": -2}, alpha=.5, beta=2, activation="linear")
                       + conv(4, 3, 2) + section("shortcut", **{"from": -2}, activation="linear")
-                      + conv(12, 1, 1) + section("shortcut", **{"from": -4}, activation="linear"),
+                      + conv(12, 1, 1) + section("shortcut", **{"from": -4}, activation="linear")
+                      + section("route", layers="-5")  # full size again: then a half-size source, sampled
+                      + section("shortcut", **{"from": -2}, alpha=.5, activation="leaky"),
     "batchnorm_avgpool": conv(8, batch_normalize=0) + section("batchnorm") + section("avgpool"),
     "connected_dropout_softmax": conv(4) + section("connected", output=12, batch_normalize=1, activation="leaky")
                                  + section("dropout", probability=.25) + section("connected", output=10,
