@@ -281,6 +281,8 @@ def tuning_check(nets, weights, rng, runs):
     for name in ("yolov2-tiny", "yolov2"):
         tuned = nets[name]
         rules = Network.from_cfg(ROOT / "cfg" / f"{name}.cfg").load_weights(weights[name])
+        tuned.resize(416, 416)
+        rules.resize(416, 416)
         x = rng.random((1, 3, 416, 416), dtype=np.float32)
 
         def with_rules():
