@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from . import blas, blas_env, tune
-from .conv import Scratch, candidates, make_conv
+from .conv import Scratch, candidates, make_conv, rule_method
 from .threads import thread_count
 
 REFERENCE_VAR = "DARKNET_PY_REFERENCE"  # "1": always run the reference layers (layers/*.py)
@@ -76,7 +76,7 @@ class _Engine:
         if choice is None:
             ops = {name: make_conv(layer, pool, name) for name in names}
             choice = tuner().choose(key, {name: (lambda op=op: op(x, self.scratch, threads))
-                                          for name, op in ops.items()})
+                                          for name, op in ops.items()}, default=rule_method(layer))
         return choice
 
     def forward(self, net, x):

@@ -3,8 +3,9 @@
 Which method computes a [convolutional] layer fastest (Winograd F(2x2) or F(4x4), im2col + GEMM with
 small, default or large row chunks) depends on the CPU's caches, vector units and BLAS kernels, so the
 first fast forward of a layer shape times every candidate on the real input, on all the threads, a few
-rounds interleaved, and keeps the one with the fastest run; one measured on a busy machine is measured
-again when it is quieter. (The thread count itself is not measured: on a shared machine one thread wins
+rounds interleaved, and keeps the one with the fastest run (the shape rule's method unless another beats
+it by more than 5%, so noise does not move it); one measured on a busy machine is measured again when it
+is quieter. (The thread count itself is not measured: on a shared machine one thread wins
 whenever a neighbour takes the other core, and loses once it leaves.) The OpenBLAS kernel family (AVX-512
 or AVX2) is measured too, in subprocesses (OpenBLAS reads OPENBLAS_CORETYPE when it loads): it applies
 from the next process on (blas_env.py).
@@ -22,7 +23,8 @@ from . import blas_env
 
 # Timed runs of each candidate (interleaved, the order flipped each round) after one warm-up. The fastest
 # run decides: on a shared machine the other runs measure the neighbours as much as the method.
-ROUNDS = 4
+ROUNDS = 6
+MARGIN = .05  # a measured method replaces the shape rule's only when its fastest run is this much faster
 
 GEMM_PROBE = """
 import time, numpy as np
@@ -66,8 +68,9 @@ class Tuner:
         busy = load >= (os.cpu_count() or 1)
         return None if busy and self.load() < load - 1 else choice
 
-    def choose(self, key, runs):
-        """The name in `runs` ({name: run()}) that ran fastest, measured now unless known(key)."""
+    def choose(self, key, runs, default=None):
+        """The name in `runs` ({name: run()}) that ran fastest, measured now unless known(key); `default`
+        (the shape rule's method) stays unless another beats it by more than MARGIN."""
         choice = self.known(key, runs)
         if choice is not None:
             return choice
@@ -81,6 +84,8 @@ class Tuner:
                 runs[name]()
                 times[name].append(self.clock() - began)
         choice = min(runs, key=lambda name: min(times[name]))
+        if default in runs and min(times[choice]) > (1 - MARGIN) * min(times[default]):
+            choice = default
         self.machine.setdefault("layers", {})[key] = [choice, round(max(load, self.load()), 2)]
         self.save()
         return choice

@@ -54,6 +54,13 @@ def test_a_choice_made_on_a_busy_machine_is_measured_again_when_it_is_quieter(tm
     assert quiet.choose("layer", clock.runs({"a": 2., "b": 1.}, calls)) == "b"
 
 
+def test_the_shape_rule_stays_unless_another_method_is_clearly_faster(tmp_path):
+    clock, calls = FakeClock(), []
+    tuner = tune.Tuner(tmp_path / "cache.json", clock, load=lambda: .5)
+    assert tuner.choose("near", clock.runs({"winograd4": 1., "direct": .97}, calls), default="winograd4") == "winograd4"
+    assert tuner.choose("far", clock.runs({"winograd4": 1., "direct": .9}, calls), default="winograd4") == "direct"
+
+
 def test_an_unreadable_cache_is_measured_again(tmp_path):
     (tmp_path / "cache.json").write_text("{not json")
     clock, calls = FakeClock(), []
