@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import ROOT, darknet_cfg, needs_oracle, relative_error
+from conftest import (CHAINED_TOLERANCE, ROOT, TOLERANCE, chained_errors, darknet_cfg, isolated_errors, needs_oracle,
+                      relative_error)
 from darknet_py.cpu import blas, blas_env, conv, engine, threads, winograd
 from darknet_py.errors import DarknetError
 from darknet_py.network import Network
 from darknet_py.weights import write_random_weights
-
-TOLERANCE = 1e-5  # of each layer's max |value|, as the reference's oracle tests
 
 HEADER = "[net]\nwidth={w}\nheight={h}\nchannels={c}\n"
 CONV = "[convolutional]\n{bn}filters={n}\nsize={k}\nstride={s}\npad=1\nactivation={act}\n{extra}"
@@ -75,13 +74,15 @@ def test_winograd_tiles_are_correlations():
 def test_fast_layers_match_the_reference(tmp_path, monkeypatch, name, size, sections, methods, batch):
     _, _, net = build(tmp_path, name, size, sections)
     x = np.random.default_rng(1).random((batch,) + net.input_shape, dtype=np.float32)
-    ref = reference_outputs(net, x, monkeypatch)
+    ref = [(layer.type, out) for layer, out in zip(net.layers, reference_outputs(net, x, monkeypatch))]
     out = net.forward(x)
     assert out is net.layers[-1].output
-    for i, (layer, expected) in enumerate(zip(net.layers, ref)):
-        assert relative_error(layer.output, expected) < TOLERANCE, f"layer {i} {layer.type}"
+    for i, (layer, (_, expected)) in enumerate(zip(net.layers, ref)):
+        assert relative_error(layer.output, expected) < CHAINED_TOLERANCE, f"layer {i} {layer.type}"
     ops = [engine._engines[net].ops[i][-1] for i, layer in enumerate(net.layers) if layer.type == "convolutional"]
     assert [type(op) for op in ops] == methods
+    for i, kind, error in isolated_errors(net, x, ref, fast=True):  # each on the reference's inputs
+        assert error < TOLERANCE, f"layer {i} {kind}"
 
 
 def test_new_weights_are_picked_up(tmp_path, monkeypatch):
@@ -90,10 +91,10 @@ def test_new_weights_are_picked_up(tmp_path, monkeypatch):
     first = net.forward(x).copy()
     write_random_weights(net, tmp_path / "other.weights", seed=5)  # new values in the same arrays
     assert not np.allclose(net.forward(x), first)
-    assert relative_error(net.forward(x), reference_outputs(net, x, monkeypatch)[-1]) < TOLERANCE
+    assert relative_error(net.forward(x), reference_outputs(net, x, monkeypatch)[-1]) < CHAINED_TOLERANCE
     net.resize(20, 24)
     x = np.random.default_rng(3).random((1,) + net.input_shape, dtype=np.float32)
-    assert relative_error(net.forward(x), reference_outputs(net, x, monkeypatch)[-1]) < TOLERANCE
+    assert relative_error(net.forward(x), reference_outputs(net, x, monkeypatch)[-1]) < CHAINED_TOLERANCE
 
 
 def test_reference_is_forced_by_the_environment(tmp_path, monkeypatch):
@@ -119,10 +120,11 @@ def test_networks_match_darknet(name, size, random_weights):
     net.load_weights(weights)
     x = np.random.default_rng(0).random((1,) + net.input_shape, dtype=np.float32)
     assert engine.use_fast_path(net, x)
-    net.forward(x)
     ref = oracle.layer_outputs(cfg, weights, x, size=size)
-    for i, (layer, (kind, expected)) in enumerate(zip(net.layers, ref)):
-        assert relative_error(layer.output, expected) < TOLERANCE, f"layer {i} {kind}"
+    for i, kind, error in chained_errors(net, x, ref):
+        assert error < CHAINED_TOLERANCE, f"end to end: layer {i} {kind}"
+    for i, kind, error in isolated_errors(net, x, ref, fast=True):
+        assert error < TOLERANCE, f"on the oracle's inputs: layer {i} {kind}"
 
 
 def test_avx512_flag_detection(tmp_path):
@@ -177,7 +179,7 @@ def test_fast_path_without_avx512_kernels(tmp_path):
                          cwd=tmp_path, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT), blas_env.CORETYPE_VAR: "Haswell"})
     found, error = out.stdout.split()
-    assert found == "True" and float(error) < TOLERANCE
+    assert found == "True" and float(error) < CHAINED_TOLERANCE
 
 
 def test_thread_count_selection(monkeypatch):
@@ -207,7 +209,9 @@ def test_any_thread_count_gives_the_same_outputs(tmp_path, monkeypatch, count):
     monkeypatch.setenv(threads.THREADS_VAR, str(count))
     net.forward(x)
     for layer, expected in zip(net.layers, ref):
-        assert relative_error(layer.output, expected) < TOLERANCE
+        assert relative_error(layer.output, expected) < CHAINED_TOLERANCE
+    for i, kind, error in isolated_errors(net, x, [(layer.type, out) for layer, out in zip(net.layers, ref)], True):
+        assert error < TOLERANCE, f"layer {i} {kind}"
 
 
 def test_blas_runs_single_threaded_inside_and_is_restored():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import conv, maxpool, needs_oracle, relative_error, section
+from conftest import TOLERANCE, conv, isolated_training_errors, maxpool, needs_oracle, relative_error, section
 from darknet_py.layers.activations import FORWARD, activate, gradient
 from darknet_py.network import Network
 from darknet_py.train.sgd import train_datum
@@ -277,9 +277,7 @@ def weights_body(path):
 
 
 # Darknet's costs for the four train_network_datum calls below (oracle.train, recorded 2026-11): the
-# updates after calls 2 and 4 move them. Measured agreement of the full comparison: route-reorg outputs
-# <= 3.3e-7, deltas <= 5.5e-7, weights 1.3e-7, updates 1.3e-7; classifier outputs <= 3.3e-6, deltas
-# <= 4.0e-5 (BN over a batch of 2 in the connected layer), weights 3.8e-7, updates 2.9e-6 (relative to max).
+# updates after calls 2 and 4 move them.
 STEPS = {"route-reorg": (TRAIN_CFG, 1, [191.06024, 191.06024, 29.082203, 29.082203]),
          "classifier": (CLASSIFIER_CFG, 3, [18.080465, 18.080465, 17.417452, 17.417452])}
 
@@ -306,15 +304,37 @@ def test_training_costs_are_darknets(tmp_path, name):
 
 @needs_oracle
 @pytest.mark.parametrize("name", sorted(STEPS))
+@pytest.mark.parametrize("steps", [1, 4], ids=["first", "fourth"])
+def test_each_layer_trains_as_darknets(tmp_path, name, steps):
+    """The last of `steps` train_network_datum calls, layer by layer on the oracle's inputs (its outputs, the
+    deltas and updates just before each backward, the updates before the SGD step): the first call of a fresh
+    network, and the fourth, which updates from momentum-carrying updates. Worst measured 4.4e-6 (classifier,
+    connected+BN weight updates, first call), with AVX2 and AVX-512 kernels alike."""
+    cfg, net, x, truth = training_run(tmp_path, name)
+    dump = oracle.trace(cfg, tmp_path / "init.weights", x, truth, 0, steps, tmp_path)
+    for i, kind, what, error in isolated_training_errors(net, x, truth, dump):
+        assert error < TOLERANCE, f"layer {i} {kind} {what}: {error:.3g}"
+
+
+# Four calls chained (the weights move, so each layer's inputs drift from Darknet's), relative to each
+# array's max. Measured with OpenBLAS's SkylakeX and Haswell kernels, 1 and 2 threads (issue 11): costs 1.6e-7;
+# outputs 3.3e-6, deltas 4.0e-5 (classifier: batch-norm over a batch of 2 in a connected layer divides by a
+# small variance), weights 4.0e-7, their change from the start 3.0e-6. The bounds leave 3x, 2.5x, 25x and 33x.
+CHAINED_STEPS = {"cost": 1e-5, "output": 1e-5, "delta": 1e-4, "weights": 1e-5, "change": 1e-4}
+
+
+@needs_oracle
+@pytest.mark.parametrize("name", sorted(STEPS))
 def test_training_steps_match_darknet(tmp_path, name):
+    bound = CHAINED_STEPS
     cfg, net, x, truth = training_run(tmp_path, name)
     costs, outputs, deltas = oracle.train(cfg, tmp_path / "init.weights", x, truth, 0, 4, tmp_path / "dk.weights")
     ours = [train_datum(net, x, truth) for _ in range(4)]
-    np.testing.assert_allclose(ours, costs, rtol=1e-5)
+    np.testing.assert_allclose(ours, costs, rtol=bound["cost"])
     for i, layer in enumerate(net.layers):
-        assert relative_error(layer.output.ravel(), outputs[i]) < 1e-5, (i, layer.type)
-        assert relative_error(layer.delta.ravel(), deltas[i]) < 1e-4, (i, layer.type)
+        assert relative_error(layer.output.ravel(), outputs[i]) < bound["output"], (i, layer.type)
+        assert relative_error(layer.delta.ravel(), deltas[i]) < bound["delta"], (i, layer.type)
     net.save_weights(tmp_path / "ours.weights")
     init, ours_w, theirs = (weights_body(tmp_path / f) for f in ("init.weights", "ours.weights", "dk.weights"))
-    assert relative_error(ours_w, theirs) < 1e-5
-    assert relative_error(ours_w - init, theirs - init) < 1e-4  # the two updates themselves
+    assert relative_error(ours_w, theirs) < bound["weights"]
+    assert relative_error(ours_w - init, theirs - init) < bound["change"]  # the two updates themselves

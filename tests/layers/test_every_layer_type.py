@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import needs_oracle, relative_error
+from conftest import CHAINED_TOLERANCE, TOLERANCE, chained_errors, isolated_errors, needs_oracle
 from darknet_py.network import Network
 from darknet_py.weights import write_random_weights
 
@@ -92,8 +92,8 @@ def test_small_network_of_every_type(tmp_path, act, w, h):
     write_random_weights(net, weights, seed=3)
     x = np.random.default_rng(1).normal(size=(2,) + net.input_shape).astype(np.float32) * 2
     ref = oracle.layer_outputs(cfg, weights, x)
-    net.forward(x)
-    for i, (layer, (kind, expected)) in enumerate(zip(net.layers, ref)):
-        assert layer.type == kind
-        if kind != "cost":
-            assert relative_error(np.asarray(layer.output).reshape(expected.shape), expected) < 1e-5, f"layer {i} {kind}"
+    for i, kind, error in chained_errors(net, x, ref):
+        assert error < CHAINED_TOLERANCE, f"end to end: layer {i} {kind}"
+    for fast in (False, True):
+        for i, kind, error in isolated_errors(net, x, ref, fast):
+            assert error < TOLERANCE, f"on the oracle's inputs: layer {i} {kind}"

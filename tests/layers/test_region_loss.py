@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import needs_oracle, relative_error
+from conftest import TOLERANCE, isolated_training_errors, needs_oracle, relative_error
 from darknet_py.network import Network
 from darknet_py.layers.region_loss import region_loss
 from darknet_py.weights import write_random_weights
@@ -80,14 +80,16 @@ def test_deltas_and_cost_match_darknet(tmp_path, capsys, seen, options):
     write_random_weights(net, tmp_path / "init.weights", seed=3)
     x = np.random.default_rng(0).random((2,) + net.input_shape, dtype=np.float32)
     truth = truth_array(TRUTHS)
-    costs, outputs, deltas = oracle.train(cfg, tmp_path / "init.weights", x, truth, seen, 0, tmp_path / "out.weights")
+    dump = oracle.trace(cfg, tmp_path / "init.weights", x, truth, seen, 0, tmp_path)
     net.seen = seen
-    net.forward(x, train=True, truth=truth)
-    region = net.layers[-1]
-    assert relative_error(region.output.ravel(), outputs[-1]) < 1e-5
-    assert relative_error(region.delta.ravel(), deltas[-1]) < 1e-5
-    assert region.cost == pytest.approx(float(costs[0]), rel=1e-5)
+    for i, kind, what, error in isolated_training_errors(net, x, truth, dump):  # the region on Darknet's input
+        assert error < TOLERANCE, f"layer {i} {kind} {what}: {error:.3g}"
     assert capsys.readouterr().out.startswith("Region Avg IOU: ")
+    net.forward(x, train=True, truth=truth)  # through the two convs: at most 2.2e-7 measured, AVX2 or AVX-512
+    region = net.layers[-1]
+    assert relative_error(region.output.ravel(), dump["out"][-1]) < TOLERANCE
+    assert relative_error(region.delta.ravel(), dump["fwd"][-1]) < TOLERANCE
+    assert region.cost == pytest.approx(float(dump["cost"][0]), rel=TOLERANCE)
 
 
 def single_cell(tmp_path, body):
@@ -218,17 +220,23 @@ def test_region_loss_function(tmp_path):
 
 @needs_oracle
 def test_yolov2_tiny_voc_training_forward_matches_darknet(tmp_path, capsys):
-    # A real cfg at 416x416: batch-statistics BN through 9 conv layers, then the region loss (measured:
-    # region output 9.1e-6, deltas 8.0e-6 of their max; yolov2.cfg gives 3.3e-5 / 3.5e-5, not run here).
+    """A real cfg at 416x416: batch-statistics BN through 9 conv layers, then the region loss. Each layer on the
+    oracle's inputs within TOLERANCE; end to end within CHAINED below."""
+    # End to end, measured with AVX2 and AVX-512 kernels (issue 11): region output 9.1e-6, deltas 8.0e-6 of
+    # their max, cost 2.5e-6 (yolov2.cfg gives 3.3e-5 / 3.5e-5, not run here); the bound leaves 2x. Alone, on
+    # the oracle's inputs: 5.5e-6 at most (a batch-normalised conv, batch statistics).
+    chained = 2e-5
     cfg = oracle._cfg_with_batch(oracle.DARKNET_DIR / "cfg" / "yolov2-tiny-voc.cfg", 2, tmp_path)
     net = Network.from_cfg(cfg)
     write_random_weights(net, tmp_path / "w.weights", seed=1)
     net.seen = 0
     x = np.random.default_rng(0).random((2,) + net.input_shape, dtype=np.float32)
     truth = truth_array([[[.3, .4, .3, .5, 1], [.35, .45, .2, .3, 2], [.8, .2, .3, .15, 0]], [[.6, .6, .5, .7, 3]]])
-    costs, outputs, deltas = oracle.train(cfg, tmp_path / "w.weights", x, truth, 0, 0, tmp_path / "out.weights")
+    dump = oracle.trace(cfg, tmp_path / "w.weights", x, truth, 0, 0, tmp_path)
     net.forward(x, train=True, truth=truth)
     region = net.layers[-1]
-    assert relative_error(region.output.ravel(), outputs[-1]) < 2e-5
-    assert relative_error(region.delta.ravel(), deltas[-1]) < 2e-5
-    assert region.cost == pytest.approx(float(costs[0]), rel=2e-5)
+    assert relative_error(region.output.ravel(), dump["out"][-1]) < chained
+    assert relative_error(region.delta.ravel(), dump["fwd"][-1]) < chained
+    assert region.cost == pytest.approx(float(dump["cost"][0]), rel=chained)
+    for i, kind, what, error in isolated_training_errors(net, x, truth, dump):
+        assert error < TOLERANCE, f"layer {i} {kind} {what}: {error:.3g}"

@@ -348,3 +348,38 @@ def train(cfg, weights, x, truth, seen, steps, weights_out):
             delta = Path(tmp) / f"{i:03d}.delta.bin"
             deltas.append(np.fromfile(delta, dtype=np.float32) if delta.exists() else None)
         return costs, outputs, deltas
+
+
+def trace(cfg, weights, x, truth, seen, steps, tmp):
+    """oracle.train whose last step is dumped stage by stage (steps = 0: only the forward, with net->train = 1),
+    for the per-layer training checks. Files stay in tmp.
+
+    Returns a dict: "before.weights" and "final.weights" (paths: the weights that step starts from and those
+    saved after it), "cost", and per layer i, as flat float32 arrays: "out"[i] and "fwd"[i] (output and delta
+    after forward_network), "before"[i] and "after"[i] ({layer j: its delta} just before and after layer i's
+    backward, for layer i itself (before only) and the layers it adds into), "delta"[i] (after the backward),
+    "updates"[i] ({weight_updates|bias_updates|scale_updates: (before, after)} around the backward).
+    """
+    tmp = Path(tmp)
+    np.ascontiguousarray(x, dtype=np.float32).tofile(tmp / "x.bin")
+    np.ascontiguousarray(truth, dtype=np.float32).tofile(tmp / "truth.bin")
+    _run("trace", Path(cfg).resolve(), _weights_arg(weights), tmp / "x.bin", tmp / "truth.bin", seen, steps, tmp)
+
+    def read(name):
+        return np.fromfile(tmp / name, dtype=np.float32) if (tmp / name).exists() else None
+
+    def deltas(i, when):
+        found = (re.fullmatch(rf"{i:03d}\.(\d{{3}})\.{when}\.bin", p.name) for p in tmp.glob(f"{i:03d}.*.{when}.bin"))
+        return {int(m[1]): read(m[0]) for m in found if m}
+
+    n = len(list(tmp.glob("*.out.bin")))
+    return {"before.weights": tmp / "before.weights", "final.weights": tmp / "final.weights",
+            "cost": read("cost.bin"),
+            "out": [read(f"{i:03d}.out.bin") for i in range(n)],
+            "fwd": [read(f"{i:03d}.fwd.bin") for i in range(n)],
+            "before": [deltas(i, "before") for i in range(n)],
+            "after": [deltas(i, "after") for i in range(n)],
+            "delta": [read(f"{i:03d}.delta.bin") for i in range(n)],
+            "updates": [{name: (read(f"{i:03d}.{name}.before.bin"), read(f"{i:03d}.{name}.after.bin"))
+                         for name in ("weight_updates", "bias_updates", "scale_updates")
+                         if (tmp / f"{i:03d}.{name}.before.bin").exists()} for i in range(n)]}

@@ -32,6 +32,13 @@
  *       TRUTH (batch*truths floats) in, then STEPS times train_network_datum (STEPS = 0: one forward_network with
  *       net->train = 1 only). OUTDIR/cost.bin: float32 cost per step; NNN.delta.bin / NNN.out.bin: every layer's
  *       delta and output after the last step; final.weights: save_weights.
+ *   trace    CFG WEIGHTS X TRUTH SEEN STEPS OUTDIR
+ *       as train, but the last train_network_datum call (STEPS = 0: the forward alone) is done stage by stage, with
+ *       dumps: before.weights (the weights it starts from), NNN.out.bin and NNN.fwd.bin (every output and delta
+ *       after forward_network); III.III.before.bin (layer III's delta when its backward starts) and, for each layer
+ *       JJJ it adds into (the one below, a route's inputs, a shortcut's source), III.JJJ.before.bin and
+ *       III.JJJ.after.bin; NNN.{weight,bias,scale}_updates.{before,after}.bin around backward_network; then
+ *       update_network if due, cost.bin, NNN.delta.bin and final.weights.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,7 +333,100 @@ static void dump_layer_arrays(network *net, const char *dir)
     }
 }
 
-static int cmd_train(char **a)
+static void dump(const char *dir, const char *name, int i, int j, const float *x, size_t n)
+{
+    char path[4096];
+    if (j < 0) snprintf(path, sizeof path, "%s/%03d.%s.bin", dir, i, name);
+    else snprintf(path, sizeof path, "%s/%03d.%03d.%s.bin", dir, i, j, name);
+    FILE *f = open_or_die(path, "wb");
+    write_floats(f, x, n);
+    fclose(f);
+}
+
+/* The gradient buffers update_network steps: weights, biases, scales (batch-normalised layers only). */
+static void dump_updates(network *net, const char *dir, const char *when)
+{
+    char name[64];
+    for (int i = 0; i < net->n; ++i) {
+        layer l = net->layers[i];
+        size_t weights = 0, n = 0;
+        if (l.type == CONVOLUTIONAL) weights = l.nweights, n = l.n;
+        else if (l.type == CONNECTED) weights = (size_t)l.inputs * l.outputs, n = l.outputs;
+        else if (l.type == BATCHNORM) n = l.c;
+        if (weights) {
+            snprintf(name, sizeof name, "weight_updates.%s", when);
+            dump(dir, name, i, -1, l.weight_updates, weights);
+            snprintf(name, sizeof name, "bias_updates.%s", when);
+            dump(dir, name, i, -1, l.bias_updates, n);
+        }
+        if (l.scale_updates && (l.batch_normalize || l.type == BATCHNORM)) {
+            snprintf(name, sizeof name, "scale_updates.%s", when);
+            dump(dir, name, i, -1, l.scale_updates, n);
+        }
+    }
+}
+
+/* The deltas layer l's backward adds into: the layer below it (net.delta), a route's inputs, a shortcut's source. */
+static int backward_targets(network *net, int i, int *targets)
+{
+    layer l = net->layers[i];
+    int n = 0;
+    if (i > 0) targets[n++] = i - 1;
+    if (l.type == ROUTE) for (int k = 0; k < l.n; ++k) targets[n++] = l.input_layers[k];
+    if (l.type == SHORTCUT) targets[n++] = l.index;
+    return n;
+}
+
+static void dump_deltas(network *net, const char *dir, int i, const int *targets, int n, const char *when)
+{
+    for (int k = 0; k < n; ++k) {
+        layer d = net->layers[targets[k]];
+        if (d.delta) dump(dir, when, i, targets[k], d.delta, (size_t)d.batch * d.outputs);
+    }
+}
+
+/* train_network_datum and backward_network (network.c) written out, so that every stage can be dumped;
+ * forward only (net->train = 1) when backward is 0. */
+static float traced_datum(network *net, const char *dir, int backward)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/before.weights", dir);
+    save_weights(net, path);
+    if (backward) *net->seen += net->batch;
+    net->train = 1;
+    forward_network(net);
+    for (int i = 0; i < net->n; ++i) {
+        layer l = net->layers[i];
+        dump(dir, "out", i, -1, l.output, (size_t)l.batch * l.outputs);
+        if (l.delta) dump(dir, "fwd", i, -1, l.delta, (size_t)l.batch * l.outputs);
+    }
+    if (!backward) return *net->cost;
+    dump_updates(net, dir, "before");
+    network orig = *net, step = *net;
+    int targets[256];
+    for (int i = net->n - 1; i >= 0; --i) {
+        layer l = net->layers[i];
+        if (l.stopbackward) break;
+        int n = backward_targets(net, i, targets);
+        dump_deltas(net, dir, i, &i, 1, "before");
+        dump_deltas(net, dir, i, targets, n, "before");
+        if (i == 0) {
+            step = orig;
+        } else {
+            step.input = net->layers[i - 1].output;
+            step.delta = net->layers[i - 1].delta;
+        }
+        step.index = i;
+        l.backward(l, step);
+        dump_deltas(net, dir, i, targets, n, "after");
+    }
+    dump_updates(net, dir, "after");
+    float error = *net->cost;
+    if (((*net->seen) / net->batch) % net->subdivisions == 0) update_network(net);
+    return error;
+}
+
+static int cmd_train(char **a, int trace)
 {
     network *net = load_network(a[0], strcmp(a[1], "-") ? a[1] : 0, 0);
     *net->seen = (size_t)atol(a[4]);
@@ -339,12 +439,16 @@ static int cmd_train(char **a)
     snprintf(path, sizeof path, "%s/cost.bin", a[6]);
     FILE *costs = open_or_die(path, "wb");
     if (steps == 0) {
-        net->train = 1;
-        forward_network(net);
+        if (trace) {
+            traced_datum(net, a[6], 0);
+        } else {
+            net->train = 1;
+            forward_network(net);
+        }
         write_floats(costs, net->cost, 1);
     }
     for (int i = 0; i < steps; ++i) {
-        float cost = train_network_datum(net);
+        float cost = trace && i == steps - 1 ? traced_datum(net, a[6], 1) : train_network_datum(net);
         write_floats(costs, &cost, 1);
     }
     fclose(costs);
@@ -366,7 +470,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "classify") && n == 4) return cmd_classify(a);
     if (!strcmp(cmd, "augment") && n >= 1) return cmd_augment(n, a);
     if (!strcmp(cmd, "tree") && n == 5) return cmd_tree(a);
-    if (!strcmp(cmd, "train") && n == 7) return cmd_train(a);
+    if (!strcmp(cmd, "train") && n == 7) return cmd_train(a, 0);
+    if (!strcmp(cmd, "trace") && n == 7) return cmd_train(a, 1);
     if (!strcmp(cmd, "save") && n == 3) {
         save_weights(load_net(a[0], a[1], 1), a[2]);
         return 0;

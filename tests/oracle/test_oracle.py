@@ -123,3 +123,22 @@ def test_classify_tiny_dog():
     # stb_image's decode (darknet built without OpenCV) gives the 14.51% of pjreddie's docs.
     p = oracle.classify(CFG / "tiny.cfg", TINY_WEIGHTS, oracle.load_image_stb(DATA / "dog.jpg"))
     assert names[p.argmax()] == "malamute" and abs(p.max() - .1451) < 5e-5
+
+
+def test_traced_step_is_train_network_datum(tmp_path):
+    """trace's hand-written train_network_datum (every stage dumped) is the library's: same costs, same weights."""
+    cfg = tmp_path / "net.cfg"
+    cfg.write_text("[net]\nbatch=2\nsubdivisions=1\nwidth=8\nheight=8\nchannels=3\nlearning_rate=.1\n\n"
+                   + conv(4) + section("route", layers="-1") + conv(2, size=1, batch_normalize=0)
+                   + section("cost", type="sse"))
+    rng = np.random.default_rng(0)
+    x, truth = rng.random((2, 3, 8, 8), dtype=np.float32), rng.random((2, 2, 8, 8), dtype=np.float32)
+    costs, outputs, deltas = oracle.train(cfg, None, x, truth, 0, 3, tmp_path / "trained.weights")
+    dump = oracle.trace(cfg, None, x, truth, 0, 3, tmp_path)
+    np.testing.assert_array_equal(dump["cost"], costs)
+    assert dump["final.weights"].read_bytes() == (tmp_path / "trained.weights").read_bytes()
+    for i in range(4):
+        np.testing.assert_array_equal(dump["out"][i], outputs[i])
+        np.testing.assert_array_equal(dump["delta"][i], deltas[i])
+    assert set(dump["after"][1]) == {0} and set(dump["before"][1]) == {0, 1}  # the route adds into layer 0
+    assert not dump["fwd"][2].any() and dump["fwd"][3].any()  # only the loss layer's forward fills its delta
