@@ -17,13 +17,14 @@ from .network import Network  # noqa: E402
 __version__ = "0.1.0"
 
 
-def load(cfg, weights=None, device=None, half=False):
+def load(cfg, weights=None, device=None, half=False, allow_nonfinite=False):
     """A Network built from a Darknet .cfg, with its .weights loaded when given, on `device`: "cpu", a GPU
     index, or None for a GPU when CuPy sees one (gpu/device.py: select_device). half=True: the GPU's fast mode
-    (TF32 GEMMs)."""
+    (TF32 GEMMs). Weights holding NaN or inf raise WeightsError unless allow_nonfinite (to inspect a diverged
+    run)."""
     net = Network.from_cfg(cfg)
-    if weights:
-        net.load_weights(weights)
+    if weights is not None:
+        net.load_weights(weights, allow_nonfinite=allow_nonfinite)
     return net.to(device, half=half)
 
 

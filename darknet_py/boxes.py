@@ -3,6 +3,7 @@
 A Detection is Darknet's `detection`: a centre-format box relative to the image, the objectness and one
 probability per class. Arithmetic is float32 where Darknet's is float, so thresholds cut where Darknet's do.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,17 +23,35 @@ class Detection:
     sort_class: int = -1
 
 
+INT_MIN = -2 ** 31
+
+
+def c_int(v):
+    """C's float -> int on x86 (cvttsd2si): truncation toward zero; NaN, inf and values past an int give INT_MIN."""
+    return int(v) if math.isfinite(v) and abs(v) < 2 ** 31 else INT_MIN
+
+
 def pixel_box(bbox, im_w, im_h):
-    """left, top, right, bottom in pixels, clamped to the image, as draw_detections computes them."""
+    """left, top, right, bottom in pixels, as draw_detections computes them, each clamped into the image (Darknet
+    clamps one side of each and draw_box the rest). A degenerate network's NaN or inf box is kept, as Darknet
+    keeps it: its corners become x86's INT_MIN, then an edge of the image."""
     x, y, w, h = (float(v) for v in bbox)
-    # int() truncates toward zero like C's float->int conversion.
-    left, right = int((x - w / 2.) * im_w), int((x + w / 2.) * im_w)
-    top, bot = int((y - h / 2.) * im_h), int((y + h / 2.) * im_h)
-    return max(left, 0), max(top, 0), min(right, im_w - 1), min(bot, im_h - 1)
+    left, right = c_int((x - w / 2.) * im_w), c_int((x + w / 2.) * im_w)
+    top, bot = c_int((y - h / 2.) * im_h), c_int((y + h / 2.) * im_h)
+    clamp = lambda v, size: min(max(v, 0), size - 1)
+    return clamp(left, im_w), clamp(top, im_h), clamp(right, im_w), clamp(bot, im_h)
 
 
 def region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
                       class_map=None):
+    """_region_detections with C's float semantics: a degenerate network's exp(tw) overflows to inf silently."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh, relative,
+                                  class_map)
+
+
+def _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
+                       class_map=None):
     """get_region_detections for one image of the batch, then correct_region_boxes (letterbox inverse).
 
     One detection per anchor and cell, in Darknet's order (anchor-major). For tree models, either the
@@ -90,13 +109,14 @@ def correct_boxes(boxes, im_w, im_h, net_w, net_h, relative=True):
         new_w, new_h = net_w, (im_h * net_w) // im_w
     else:
         new_h, new_w = net_h, (im_w * net_h) // im_h
-    sx, sy = F32(new_w) / F32(net_w), F32(new_h) / F32(net_h)
-    ox, oy = (net_w - new_w) / 2. / net_w, (net_h - new_h) / 2. / net_h
-    gx, gy = F32(net_w) / F32(new_w), F32(net_h) / F32(new_h)
     x, y, w, h = np.asarray(boxes, F32).T
-    x = ((x.astype(np.float64) - ox) / float(sx)).astype(F32)
-    y = ((y.astype(np.float64) - oy) / float(sy)).astype(F32)
-    w, h = w * gx, h * gy
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # an image so thin its letterbox is 0 px
+        sx, sy = F32(new_w) / F32(net_w), F32(new_h) / F32(net_h)
+        ox, oy = (net_w - new_w) / 2. / net_w, (net_h - new_h) / 2. / net_h
+        gx, gy = F32(net_w) / F32(new_w), F32(net_h) / F32(new_h)
+        x = ((x.astype(np.float64) - ox) / np.float64(sx)).astype(F32)
+        y = ((y.astype(np.float64) - oy) / np.float64(sy)).astype(F32)
+        w, h = w * gx, h * gy
     if not relative:
         x, w, y, h = x * F32(im_w), w * F32(im_w), y * F32(im_h), h * F32(im_h)
     return np.stack([x, y, w, h], axis=1)
@@ -113,9 +133,9 @@ def box_iou(a, b):
 
     def overlap(x1, w1, x2, w2):
         return np.minimum(x1 + w1 / half, x2 + w2 / half) - np.maximum(x1 - w1 / half, x2 - w2 / half)
-    w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
-    inter = np.where((w < 0) | (h < 0), F32(0), w * h)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):  # NaN / inf boxes of a degenerate network give NaN, as in C, silently
+        w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
+        inter = np.where((w < 0) | (h < 0), F32(0), w * h)
         return (inter / (aw * ah + bw * bh - inter)).astype(F32)
 
 

@@ -4,10 +4,11 @@ A .cfg is a list of `[section]` headers each followed by `key=value` lines; a .d
 without headers. As in Darknet's `strip`, every whitespace character is removed from a line before it
 is read, so `anchors = 1, 2` and `anchors=1,2` are the same. Lines starting `#` or `;` are comments.
 """
+import math
 import os
 import sys
 
-from .errors import CfgError
+from .errors import CfgError, file_problem, folder_problem, shown
 
 # Darknet's string_to_layer_type: alias -> canonical section name.
 SECTION_ALIASES = {
@@ -50,13 +51,16 @@ class Section:
         try:
             return convert(raw)
         except ValueError:
-            raise self.error(f"option '{key}' of [{self.type}] must be {kind}, got '{raw}'", key) from None
+            raise self.error(f"option '{key}' of [{self.type}] must be {kind}, got '{shown(raw)}'", key) from None
+        except OverflowError:
+            raise self.error(f"option '{key}' of [{self.type}] must fit a C int ({INT_MIN} to {INT_MAX}), got "
+                             f"'{shown(raw)}'", key) from None
 
     def int(self, key, default=None):
         return self._get(key, default, _c_int, "an integer")
 
     def float(self, key, default=None):
-        return self._get(key, default, _c_float, "a number")
+        return self._get(key, default, _c_float, "a finite number")
 
     def str(self, key, default=None):
         return self._get(key, default, str, "text")
@@ -111,22 +115,39 @@ def _split_list(s):
     return [v for v in s.split(",") if v != ""]
 
 
+INT_MIN, INT_MAX = -2 ** 31, 2 ** 31 - 1  # Darknet's options are C ints
+
+
 def _c_int(s):
-    # Darknet uses atoi, which also takes "1.0" as 1; we accept a float literal only if it is integral.
+    # Darknet uses atoi, which also takes "1.0" as 1; we accept a float literal only if it is integral. A value
+    # outside a C int (atoi's undefined overflow) or inf/nan is refused.
     try:
-        return int(s)
+        value = int(s)
     except ValueError:
+        if s.lstrip("+-").isdigit():  # more digits than Python converts: far outside a C int anyway
+            raise OverflowError(s) from None
         f = float(s)
-        if f != int(f):
+        if not math.isfinite(f) or f != int(f):
             raise
-        return int(f)
+        value = int(f)
+    if not INT_MIN <= value <= INT_MAX:
+        raise OverflowError(s)
+    return value
 
 
 def _c_float(s):
-    return float(s)
+    # atof takes "nan" and "inf"; no option of Darknet's means anything with them (learning_rate=nan trains
+    # all-NaN weights, jitter=inf NaN boxes), so they are refused.
+    value = float(s)
+    if not math.isfinite(value):
+        raise ValueError(s)
+    return value
 
 
 def _read_lines(path):
+    problem = file_problem(path)
+    if problem:
+        raise CfgError(path, 0, f"cannot read: {problem}")
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read().splitlines()
@@ -137,7 +158,7 @@ def _read_lines(path):
 def _key_value(path, number, line):
     key, sep, value = line.partition("=")
     if not sep or not key:
-        raise CfgError(path, number, f"expected 'key=value' or '[section]', got '{line}'")
+        raise CfgError(path, number, f"expected 'key=value' or '[section]', got '{shown(line)}'")
     return key, value
 
 
@@ -150,12 +171,12 @@ def parse_cfg(path):
             continue
         if line[0] == "[":
             if not line.endswith("]"):
-                raise CfgError(path, number, f"malformed section header '{line}'")
+                raise CfgError(path, number, f"malformed section header '{shown(line)}'")
             name = line[1:-1]
             if name in KNOWN_UNSUPPORTED:
                 raise CfgError(path, number, f"layer type [{name}] is not supported by darknet-py")
             if name not in SECTION_ALIASES:
-                raise CfgError(path, number, f"unknown section [{name}]")
+                raise CfgError(path, number, f"unknown section [{shown(name)}]")
             sections.append(Section(SECTION_ALIASES[name], path, number))
             continue
         if not sections:
@@ -170,21 +191,64 @@ def parse_cfg(path):
     return sections
 
 
+DATA_INTS = {"classes": 1, "top": 1, "tag": 0}  # the numeric options of a .data file, with their least value
+
+
+class DataFile(dict):
+    """A .data file's options as strings, with where each was set, for errors that name its line."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path, self.lines = path, {}
+
+    def error(self, message, key=None):
+        return CfgError(self.path, self.lines.get(key, 0), message)
+
+    def int(self, key, default, low=None):
+        """option_find_int, refusing what is not an integer (classes=abc) or below `low`."""
+        if key not in self:
+            return default
+        try:
+            value = _c_int(self[key])
+        except (ValueError, OverflowError):
+            raise self.error(f"{key} must be an integer, got '{shown(self[key])}'", key) from None
+        if low is not None and value < low:
+            raise self.error(f"{key} must be at least {low}, got {value}", key)
+        return value
+
+    def folder(self, key, default):
+        """The output folder an option names (backup=, results=), created when missing; a file there or a folder
+        that cannot be written is an error naming the line, before any work is done."""
+        path = self.get(key, default)
+        try:
+            os.makedirs(path, exist_ok=True)  # exist_ok: another rank or job may create it at the same moment
+        except OSError as e:
+            problem = "is a file, not a folder" if os.path.exists(path) else f"cannot be created ({e.strerror})"
+            raise self.error(f"{key}={shown(path)} {problem}", key) from None
+        problem = folder_problem(path)
+        if problem:
+            raise self.error(f"{key}={shown(path)} {problem}", key)
+        return path
+
+
 def read_data_cfg(path):
-    """Read a Darknet .data file (`classes=80`, `names=...`) into a dict of strings."""
-    options = {}
+    """Read a Darknet .data file (`classes=80`, `names=...`) into a DataFile (a dict of strings)."""
+    options = DataFile(path)
     for number, raw in enumerate(_read_lines(path), 1):
         line = "".join(raw.split())
         if not line or line[0] in "#;":
             continue
         key, value = _key_value(path, number, line)
         options[key] = value
+        options.lines[key] = number
+    for key, low in DATA_INTS.items():  # read as text elsewhere; a bad number shows here, with its line
+        options.int(key, None, low)
     return options
 
 
 def warn_unused(section):
     for key, value, line in section.unused():
-        print(f"{section.path}:{line}: Unused field: '{key} = {value}'", file=sys.stderr)
+        print(f"{section.path}:{line}: Unused field: '{key} = {shown(value)}'", file=sys.stderr)
 
 
 def basecfg(path):

@@ -1,14 +1,18 @@
 """`darknet-py`: Darknet's command line (`examples/darknet.c`, dispatching as it does to detector, classifier, ...).
 
 As in Darknet, flags (`-thresh .25`, `-out name`, `-nogpu`) may stand anywhere and are taken out of the
-argument list before the positional arguments are read. Errors print one line and exit non-zero.
+argument list before the positional arguments are read. Errors print one line and exit non-zero: 1 for bad input,
+130 for Ctrl-C, 2 for an internal error (a bug), never a traceback.
 """
+import os
 import sys
 
 from .commands import classifier, detector, export, tools, wordtree
 from .commands.common import Args
 from .cpu.threads import set_threads
-from .errors import DarknetError
+from .errors import DarknetError, shown
+
+TRACEBACK_VAR = "DARKNET_PY_TRACEBACK"  # set: an unexpected exception shows its traceback (for bug reports)
 
 USAGE = """usage: darknet-py <command> ...
   detector test <data> <cfg> <weights> [image ...] [-thresh .5] [-hier .5] [-nms .45] [-out name] [-json file]
@@ -62,13 +66,27 @@ def main(argv=None):
             return 0
         command = COMMANDS.get(tuple(argv[:2]))
         if command is None:
-            raise DarknetError(f"unknown command '{' '.join(argv[:2])}' (darknet-py --help lists them)")
+            raise DarknetError(f"unknown command '{shown(' '.join(argv[:2]))}' (darknet-py --help lists them)")
         args = Args(argv[2:])
-        set_threads(args.value("-threads", None, int))  # the fast CPU path's threads (darknet_py/cpu)
+        set_threads(args.value("-threads", None, int, 1))  # the fast CPU path's threads (darknet_py/cpu)
         command(args)
         return 0
     except DarknetError as e:
-        print(f"darknet-py: error: {e}", file=sys.stderr)
-        return 1
+        return _fail(f"error: {e}", getattr(e, "exit_code", 1))
     except KeyboardInterrupt:
-        return 130
+        return _fail("interrupted", 130)
+    except MemoryError as e:
+        return _fail(f"error: out of memory ({e or 'the allocation failed'})", 1)
+    except BrokenPipeError:  # `darknet-py ... | head`: the reader left; nothing more to say
+        sys.stderr.close()
+        return 1
+    except Exception as e:  # a bug: one line, not a traceback (DARKNET_PY_TRACEBACK=1 shows it)
+        if os.environ.get(TRACEBACK_VAR):
+            raise
+        return _fail(f"internal error: {type(e).__name__}: {e} (a bug in darknet-py; {TRACEBACK_VAR}=1 shows where)", 2)
+
+
+def _fail(message, status):
+    """Errors print one line on stderr, however many lines their text has."""
+    print("darknet-py: " + " / ".join(str(message).splitlines()), file=sys.stderr)
+    return status

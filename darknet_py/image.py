@@ -4,23 +4,94 @@ resize_image and letterbox_image reproduce darknet's float32 arithmetic operatio
 given the same pixels they are bit-identical to libdarknet (tests/test_image.py checks this).
 """
 import math
+import os
+import re
+import sys
+import tempfile
+import threading
 
 import cv2
 import numpy as np
 
 from .boxes import pixel_box
-from .errors import ImageError
+from .errors import ImageError, file_problem, shown
 
 # image.c: colors[6][3] and get_color, the palette of draw_detections.
 _COLORS = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 1], [0, 1, 0], [1, 1, 0], [1, 0, 0]], np.float32)
 
 
+JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"  # SOI and EOI markers
+PIXEL_LIMITS = ("MAX_IMAGE_PIXELS", "MAX_IMAGE_WIDTH", "MAX_IMAGE_HEIGHT")  # OpenCV's refusals of huge headers
+OPENCV_LOG = re.compile(r"^\[\w+:[\d@.]+\] global \S+ \S+ ")  # "[ERROR:0@0.4] global grfmt_png.cpp:297 readHeader "
+_warned = set()  # images already warned about (a training run loads each many times)
+
+
 def read_bgr(path):
-    """An image file as OpenCV decodes it: (H, W, 3) uint8 BGR (what the GPU path uploads)."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """An image file as OpenCV decodes it: (H, W, 3) uint8 BGR (what the GPU path uploads). Grayscale, 16-bit
+    and RGBA files come as 8-bit BGR (IMREAD_COLOR, as Darknet's load_image_cv). A JPEG cut short is decoded
+    as far as it goes, as Darknet does, with one warning naming the file; what libjpeg or libpng say about a
+    file goes into that warning, or the error (see _decode)."""
+    problem = file_problem(path)
+    if problem:
+        raise ImageError(f"cannot read image {path}: {problem}")
+    try:
+        bgr, said = _decode(os.fspath(path))
+    except cv2.error as e:
+        reason = "its header claims more pixels than OpenCV decodes" if any(
+            limit in str(e) for limit in PIXEL_LIMITS) else shown(str(e).strip().splitlines()[-1])
+        raise ImageError(f"cannot read image {path}: {reason}") from None
+    said = " / ".join(OPENCV_LOG.sub("", line).strip() for line in said.splitlines() if line.strip())
+    said = f" (the decoder says: {shown(said)})" if said else ""
     if bgr is None:
-        raise ImageError(f"cannot read image: {path}")
+        raise ImageError(f"cannot read image {path}: not an image OpenCV can decode{said}")
+    truncated = _truncated_jpeg(path)
+    if (truncated or said) and str(path) not in _warned:
+        _warned.add(str(path))
+        what = "the JPEG data ends early (no end marker): the rest is decoded as gray" if truncated else "decoded"
+        print(f"darknet-py: warning: {path}: {what}{said}", file=sys.stderr)
     return bgr
+
+
+def _decode(name):
+    """(cv2.imread of the file, what C libraries printed meanwhile). In the main thread, libjpeg's and libpng's
+    messages, which they write straight to file descriptor 2, are collected so that they reach the user inside
+    the one line naming the file; in other threads (the training loaders) fd 2 is left alone, as redirecting it
+    would swallow what the other threads print."""
+    if threading.current_thread() is not threading.main_thread():
+        return _imread(name), ""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no fd 2 to redirect (a daemon, a closed stderr)
+        return _imread(name), ""
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            bgr = _imread(name)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        return bgr, sink.read().decode("utf-8", "replace")
+
+
+def _imread(name):
+    """cv2.imread, or for a file name that is not UTF-8 (which OpenCV cannot take) its bytes through imdecode."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        with open(name, "rb") as f:
+            return cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+    return cv2.imread(name, cv2.IMREAD_COLOR)
+
+
+def _truncated_jpeg(path):
+    """A JPEG file without its end-of-image marker among its last bytes (libjpeg then pads the missing part)."""
+    with open(path, "rb") as f:
+        if f.read(2) != JPEG_START:
+            return False
+        f.seek(max(0, os.fstat(f.fileno()).st_size - 64))
+        return JPEG_END not in f.read()
 
 
 def bgr_to_image(bgr):
@@ -47,9 +118,8 @@ def resize_image(im, w, h):
     """
     im = np.asarray(im, dtype=np.float32)
     c, ih, iw = im.shape
-    if h < 2:
-        # darknet computes sy = 0*inf = NaN and reads row (int)NaN: it segfaults (checked), so refuse.
-        raise ImageError(f"darknet's resize_image is undefined for height {h}")
+    if w < 1 or h < 1:  # letterboxing a 4000x3 image to 416 gives it 0 rows: nothing to place, as in Darknet
+        return np.empty((c, max(h, 0), max(w, 0)), np.float32)
     part = np.empty((c, ih, w), np.float32)
     part[:, :, w - 1] = im[:, :, iw - 1]
     if iw > 1 and w > 1:
@@ -61,7 +131,9 @@ def resize_image(im, w, h):
     else:
         part[:, :, :] = im[:, :, iw - 1:iw]
 
-    h_scale = np.float32(ih - 1) / np.float32(h - 1)
+    # For h = 1 darknet's scale is (ih-1)/0 = inf and row 0 reads 0*inf = NaN (a NaN row in, garbage out);
+    # we take 0*inf as 0: row 0 of the image.
+    h_scale = np.float32(ih - 1) / np.float32(h - 1) if h > 1 else np.float32(0)
     sy = np.arange(h, dtype=np.float32) * h_scale
     iy = sy.astype(np.int32)
     dy = (sy - iy.astype(np.float32))[:, None]

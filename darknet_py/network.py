@@ -3,7 +3,7 @@ import numpy as np
 
 from .cfg import parse_cfg, warn_unused
 from .cpu import engine as cpu_engine
-from .cpu.heap import keep_freed_memory
+from .cpu.heap import keep_freed_memory, physical_memory
 from .errors import DarknetError
 from .gpu.device import array_module
 from .layers import LAYER_TYPES
@@ -25,9 +25,11 @@ class Network:
         self.w = net.int("width", 0)
         self.h = net.int("height", 0)
         self.c = net.int("channels", 0)
-        if min(self.w, self.h, self.c) < 1:
-            raise net.error("[net] needs positive width, height and channels")
+        for key, value in (("width", self.w), ("height", self.h), ("channels", self.c)):
+            if value < 1:
+                raise net.error(f"[net] needs positive width, height and channels, got {key}={value}", key)
         self.read_training_options(net)
+        warn_unused(net)
         self.seen = 0  # images trained on, kept in the weights header
         self.train = False  # Darknet's net.train: batch statistics, dropout and losses in forward
         self.truth = None   # net.truth: the current minibatch's targets, read by the loss layers
@@ -37,22 +39,23 @@ class Network:
         for section in sections[1:]:
             layer = LAYER_TYPES[section.type].from_cfg(section, shape, self.layers)
             layer.read_common_options(section)
+            warn_unused(section)  # as parse_network_cfg, section by section: a typo shows before what it breaks
             self.layers.append(layer)
             shape = layer.out_shape
         if not self.layers:
             raise net.error("the network has no layers")
-        for section in sections:
-            warn_unused(section)
+        self.check_memory(1)
 
     @classmethod
     def from_cfg(cls, path):
         return cls(parse_cfg(path))
 
     def read_training_options(self, net):
-        """parse_net_options: the hyper-parameters training reads (kept as Darknet names them)."""
+        """parse_net_options: the hyper-parameters training reads (kept as Darknet names them); check_trainable
+        refuses those training cannot run with (train/schedule.py: check_training_options)."""
         self.batch_size = net.int("batch", 1)
-        self.subdivisions = max(1, net.int("subdivisions", 1))
-        self.minibatch = max(1, self.batch_size // self.subdivisions)  # net->batch = batch/subdivisions
+        self.subdivisions = net.int("subdivisions", 1)
+        self.minibatch = max(1, self.batch_size // max(1, self.subdivisions))  # net->batch = batch/subdivisions
         self.learning_rate = net.float("learning_rate", .001)
         self.momentum = net.float("momentum", .9)
         self.decay = net.float("decay", .0001)
@@ -75,6 +78,29 @@ class Network:
             net.str(key)  # read by the training code from net_section; marked used here
 
     @property
+    def bytes_per_image(self):
+        """float32 bytes every layer's output takes for one image (Darknet allocates them all at parse time)."""
+        return 4 * sum(layer.outputs for layer in self.layers)
+
+    def check_memory(self, batch):
+        """Refuse a batch whose layer outputs need more memory than the machine has, before numpy tries (and
+        fails deep inside, or the kernel kills the process while filling pages)."""
+        need, have = batch * self.bytes_per_image, physical_memory()
+        if need > have:
+            raise self.net_section.error(
+                f"{self.w}x{self.h} input{f' x {batch} images' if batch > 1 else ''}: the layer outputs need "
+                f"{need / 2 ** 30:.1f} GiB, more than this machine's {have / 2 ** 30:.1f} GiB of memory")
+
+    def first_nonfinite_layer(self):
+        """The index of the first layer whose last output holds NaN or inf, None when the network's output is
+        finite (what the commands warn about: garbage in the weights or the input)."""
+        def finite(layer):
+            return layer.output is None or bool(array_module(layer.output).isfinite(layer.output).all())
+        if finite(self.output_layer):
+            return None
+        return next(i for i, layer in enumerate(self.layers) if not finite(layer))
+
+    @property
     def input_shape(self):
         return (self.c, self.h, self.w)
 
@@ -92,7 +118,13 @@ class Network:
         train=True is forward_network with net.train=1: every layer's delta is zeroed first, batchnorm
         uses batch statistics, dropout drops, and loss layers (softmax, cost, region) compare with `truth`.
         Training keeps a float64 input in float64 (for gradient checks); otherwise x becomes float32.
+        Arithmetic follows C's float semantics: NaN and inf propagate silently, as in Darknet (the commands
+        warn once, naming the first layer: first_nonfinite_layer), not with a numpy warning at every layer.
         """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self._forward(x, train, truth)
+
+    def _forward(self, x, train, truth):
         xp = array_module(x)
         train_f64 = train and getattr(x, "dtype", None) == np.float64
         x = xp.asarray(x, dtype=np.float64 if train_f64 else np.float32)
@@ -100,7 +132,9 @@ class Network:
             x = x[None]
         if x.shape[1:] != self.input_shape:
             c, h, w = self.input_shape
-            raise DarknetError(f"network input must be {c}x{h}x{w} (c x h x w), got {'x'.join(map(str, x.shape[1:]))}")
+            raise self.net_section.error(f"the network takes {c}x{h}x{w} inputs (channels x height x width), got "
+                                         f"{'x'.join(map(str, x.shape[1:]))}", "channels" if x.shape[1] != c else None)
+        self.check_memory(x.shape[0])
         self.train, self.truth = train, truth
         if train:
             self.input = x
@@ -123,14 +157,15 @@ class Network:
         an array (B, c, h, w) receives the gradient w.r.t. the network input. on_layer(i), when given, is
         called after layer i's backward: its gradients (*_updates) are complete from then on.
         """
-        for i in reversed(range(len(self.layers))):
-            if self.layers[i].stopbackward:  # backward_network: nothing at or below this layer learns
-                break
-            prev = self.layers[i - 1] if i else None
-            x, delta = (prev.output, prev.delta) if prev else (self.input, input_delta)
-            self.layers[i].backward(x, delta, self)
-            if on_layer is not None:
-                on_layer(i)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):  # as forward
+            for i in reversed(range(len(self.layers))):
+                if self.layers[i].stopbackward:  # backward_network: nothing at or below this layer learns
+                    break
+                prev = self.layers[i - 1] if i else None
+                x, delta = (prev.output, prev.delta) if prev else (self.input, input_delta)
+                self.layers[i].backward(x, delta, self)
+                if on_layer is not None:
+                    on_layer(i)
 
     def forward_backward(self, x, truth, on_layer=None):
         """train_network_datum's forward_network and backward_network with net.train set, on the GPU
@@ -179,7 +214,18 @@ class Network:
         return self
 
     def resize(self, w, h):
-        """resize_network: a new input size for every layer, same weights."""
+        """resize_network: a new input size for every layer, same weights. A size a layer cannot take (a
+        [connected] layer's input changes, as Darknet's "Cannot resize this type of layer") is refused and
+        the network stays at its size."""
+        old = self.w, self.h
+        try:
+            self._reshape(w, h)
+            self.check_memory(1)
+        except DarknetError:
+            self._reshape(*old)
+            raise
+
+    def _reshape(self, w, h):
         shape = (self.c, h, w)
         for i, layer in enumerate(self.layers):
             layer.reshape(shape, self.layers[:i])
@@ -197,9 +243,11 @@ class Network:
     def bflops(self):
         return sum(getattr(layer, "bflops", 0) for layer in self.layers)
 
-    def load_weights(self, path, cutoff=None, allow_partial=False):
+    def load_weights(self, path, cutoff=None, allow_partial=False, allow_nonfinite=False):
+        """weights.load_weights: NaN or inf in the file is an error unless allow_nonfinite (to inspect a
+        diverged run)."""
         from .weights import load_weights
-        load_weights(self, path, cutoff, allow_partial)
+        load_weights(self, path, cutoff, allow_partial, allow_nonfinite)
         return self
 
     def save_weights(self, path, cutoff=None):

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .errors import WeightsError
+from .errors import WeightsError, file_problem
 
 SAVE_VERSION = (0, 2, 0)
 
@@ -54,18 +54,35 @@ def _read_header(f, path):
     if len(raw) < seen_bytes:
         raise WeightsError(f"{path}: truncated header")
     seen = int(np.frombuffer(raw, "<u8" if seen_bytes == 8 else "<i4")[0])
+    if seen < 0:  # Darknet stores the int in a size_t: a huge count that says the schedule is over
+        raise WeightsError(f"{path}: the header's image count (seen) is {seen}: not a Darknet weights file?")
     return (major, minor, revision), seen, 12 + seen_bytes
 
 
-def load_weights(net, path, cutoff=None, allow_partial=False):
+def _nonfinite_error(path, counts):
+    """The error for a file holding NaN or inf: the first such layer and how many values in all."""
+    first = min(counts)
+    kind, count = counts[first]
+    total = sum(n for _, n in counts.values())
+    return WeightsError(f"{path}: {total} NaN or infinite values, the first {count} in layer {first} ({kind}): "
+                        f"the weights of a diverged training run? (load_weights(..., allow_nonfinite=True) loads them)")
+
+
+def load_weights(net, path, cutoff=None, allow_partial=False, allow_nonfinite=False):
     """Fill `net`'s layers [0, cutoff) from a Darknet .weights file; sets net.seen.
 
     Without a cutoff the file must hold exactly what the cfg needs; a mismatch is an error that states the
     expected and actual sizes. `allow_partial` accepts a file that ends on a layer boundary (a pretrained
     backbone such as darknet19_448.conv.23 loaded into a detector, as Darknet allows) and reports how many
-    layers it filled.
+    layers it filled; a header with no layer after it is refused. NaN or inf values are refused (Darknet loads
+    them and predicts nothing, or garbage) unless allow_nonfinite; finite values of any size are fine.
     """
     layers = net.layers[:cutoff]
+    if not str(path):
+        raise WeightsError("the weights path is empty ('')")
+    problem = file_problem(path)
+    if problem:
+        raise WeightsError(f"{path}: cannot read weights: {problem}")
     try:
         size = os.path.getsize(path)
         f = open(path, "rb")
@@ -81,19 +98,25 @@ def load_weights(net, path, cutoff=None, allow_partial=False):
         for _, _, arrays in plan:
             total += 4 * sum(a.size for a in arrays)
             boundaries.add(total)
-        if size != needed and not (cutoff is not None and size > needed) and not (allow_partial and size in boundaries):
+        partial_ok = allow_partial and size in boundaries and (size > header or needed == header)
+        if size != needed and not (cutoff is not None and size > needed) and not partial_ok:
             hint = ""
             if abs(size - needed) == 4:
                 hint = (f"; the header says version {'.'.join(map(str, version))}, so `seen` is "
                         f"{header - 12} bytes - a file 4 bytes off usually has the other header form")
+            elif size == header:
+                hint = ": the header alone, no layer"
             raise WeightsError(f"{path}: expected {needed} bytes for {net.path} ({header}-byte header + "
                                f"{(needed - header) // 4} floats), got {size}{hint}")
-        loaded = 0
+        loaded, nonfinite = 0, {}
         for i, layer, arrays in plan:
             if f.tell() >= size:
                 break
             for a in arrays:
                 a[...] = np.fromfile(f, "<f4", a.size).reshape(a.shape)
+                bad = a.size - int(np.count_nonzero(np.isfinite(a)))
+                if bad:
+                    nonfinite[i] = (layer.type, nonfinite.get(i, (0, 0))[1] + bad)
             if transpose and layer.type == "connected":
                 # Darknet transposes only connected weights when the version numbers are > 1000.
                 layer.weights[...] = layer.weights.reshape(layer.inputs, -1).T.reshape(layer.weights.shape)
@@ -101,30 +124,43 @@ def load_weights(net, path, cutoff=None, allow_partial=False):
                 w = layer.weights
                 w[...] = w.reshape(-1, w.shape[0]).T.reshape(w.shape)
             loaded = i + 1
+    if nonfinite and not allow_nonfinite:
+        raise _nonfinite_error(path, nonfinite)
     net.seen = seen
     net.weights_version = version
     return loaded
 
 
+def temp_path(path, pid=None):
+    """Where save_weights writes before renaming: hidden, this process's id in it, and ending in .tmp, so no
+    `*.weights` or `*.backup` glob (nor Darknet) takes a half-written file for a checkpoint."""
+    folder, name = os.path.split(str(path))
+    return os.path.join(folder, f".{name}.{os.getpid() if pid is None else pid}.tmp")
+
+
 def save_weights(net, path, cutoff=None):
-    """save_weights_upto: version 0.2.0, 8-byte seen, layers [0, cutoff). Written atomically (temp + rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
+    """save_weights_upto: version 0.2.0, 8-byte seen, layers [0, cutoff). Written atomically: into temp_path,
+    flushed to the disk, then renamed over `path`; a failed or interrupted write removes its temp file, and
+    the file under the real name stays as it was."""
+    tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
-            np.asarray(SAVE_VERSION, "<i4").tofile(f)
-            np.asarray([net.seen], "<u8").tofile(f)
+            # f.write, not ndarray.tofile: a full disk then raises with its errno (tofile's OSError has none).
+            f.write(np.asarray(SAVE_VERSION, "<i4").tobytes())
+            f.write(np.asarray([net.seen], "<u8").tobytes())
             for layer in net.layers[:cutoff]:
                 if layer.dontsave:
                     continue
                 for a in layer_arrays(layer):
-                    np.ascontiguousarray(a, "<f4").tofile(f)
+                    f.write(np.ascontiguousarray(a, "<f4").data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
+        raise WeightsError(f"{path}: cannot write weights: {e.strerror or 'disk full or write failed'}") from None
+    finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise WeightsError(f"{path}: cannot write weights: {e.strerror}") from None
 
 
 def write_random_weights(net, path, seed=0):

@@ -52,7 +52,7 @@ def test_maxpool_odd_and_stride_one(tmp_path):
     (HEAD + "[reorg]\nstride=3\n", 5, "divisible"),
     ("width=3\n[net]\n", 1, "before the first"),
     ("[convolutional]\nfilters=1\n", 1, "first section must be"),
-    ("[net]\nwidth=0\nheight=2\nchannels=3\n[convolutional]\n", 1, "positive width"),
+    ("[net]\nwidth=0\nheight=2\nchannels=3\n[convolutional]\n", 2, "positive width"),  # the width= line
     ("[net\n", 1, "malformed section"),
 ])
 def test_bad_cfg_names_file_and_line(tmp_path, text, line, message):

@@ -81,9 +81,14 @@ def test_letterbox_from_file_matches_darknet():
     assert np.abs(ours - oracle.letterbox(DATA / "dog.jpg", 416, 416)).max() <= 4 / 255
 
 
-def test_resize_height_one_refused():
-    with pytest.raises(ValueError, match="height 1"):
-        image.resize_image(np.zeros((3, 4, 4), np.float32), 4, 1)
+def test_resize_to_one_row_or_none():
+    """Darknet's resize to height 1 reads row 0*inf = NaN (a NaN row: the letterbox of a 4000x10 image); we take
+    0*inf as 0, row 0. Height or width 0 (a 4000x3 image letterboxed to 416) is an empty image, placed nowhere."""
+    im = np.random.default_rng(0).random((3, 4, 5), dtype=np.float32)
+    np.testing.assert_array_equal(image.resize_image(im, 5, 1), im[:, :1])
+    assert image.resize_image(im, 5, 0).shape == (3, 0, 5) and image.resize_image(im, 0, 3).shape == (3, 3, 0)
+    boxed = image.letterbox_image(np.ones((3, 3, 4000), np.float32), 416, 416)
+    assert boxed.shape == (3, 416, 416) and (boxed == .5).all()
 
 
 def test_load_image_unreadable(tmp_path):

@@ -5,22 +5,23 @@ import time
 from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
 from ..errors import DarknetError
-from .common import common_flags, flag_device, image_paths, load_network, training_team
+from .common import common_flags, flag_device, image_paths, load_network, training_team, warn_nonfinite
 
 
 def predict(args):
     from ..detector import classify
-    top = args.value("-t", 0, int)
-    hier = args.value("-hier", None, float)
+    top = args.value("-t", 0, int, 1)
+    hier = args.value("-hier", None, float, 0, 1)
     flags = common_flags(args)
     (data, cfg, weights), rest = args.positional(3, "classifier predict <data> <cfg> <weights> [image ...]")
     net = load_network(cfg, weights, flags)
     options = read_data_cfg(data)
     names = read_names(data_path(options.get("names") or options.get("labels", "data/labels.list"), data))
-    top = top or int(options.get("top", 1))
+    top = top or options.int("top", 1, low=1)
     for path in image_paths(rest):
         start = time.time()
         best = classify(net, path, top)
+        warn_nonfinite(net)
         print(f"{path}: Predicted in {time.time() - start:f} seconds.", file=sys.stderr)
         for i, p in best:
             print(f"{p * 100:5.2f}%: {names[i] if i < len(names) else i}")
@@ -48,7 +49,7 @@ def train(args):
     CuPy sees one, unless -nogpu)."""
     from ..train.train_classifier import train_classifier
     clear = args.flag("-clear")
-    max_batches = args.value("-max_batches", None, int)
+    max_batches = args.value("-max_batches", None, int, 1)
     seed = args.value("-seed", None, int)
     flags = common_flags(args)
     team = training_team(args, flags, ["classifier", "train"])

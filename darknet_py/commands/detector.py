@@ -6,26 +6,32 @@ import time
 from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
 from ..train import distributed
-from .common import common_flags, flag_device, image_paths, load_network, training_team
+from .common import (check_names, check_writable, common_flags, flag_device, image_paths, load_network, training_team,
+                     warn_nonfinite)
 
 
 def test(args):
     """detector test; under mpirun the images given on the command line are shared among the ranks and rank 0
     prints and writes the -json list in their order, as one process does."""
+    from ..detector import region_layer
     from ..errors import DarknetError
-    thresh = args.value("-thresh", .5, float)
-    hier = args.value("-hier", .5, float)
-    nms = args.value("-nms", .45, float)
+    thresh = args.fraction("-thresh", .5)
+    hier = args.fraction("-hier", .5)
+    nms = args.fraction("-nms", .45)
     out = args.value("-out", None)
     json_out = args.value("-json", None)
     flags = common_flags(args)
     (data, cfg, weights), rest = args.positional(3, "detector test <data> <cfg> <weights> [image ...]")
+    check_writable(json_out, "-json")
+    check_writable(_image_name(out, 0), "-out")
     world = distributed.world()
     if world is not None and not rest:
         raise DarknetError("detector test under mpirun: give the images on the command line (no prompt)")
     with distributed.running(world):
+        names_path = data_path(read_data_cfg(data).get("names", "data/names.list"), data)
+        names = read_names(names_path)
         net = load_network(cfg, weights, flags)
-        names = read_names(data_path(read_data_cfg(data).get("names", "data/names.list"), data))
+        check_names(names, region_layer(net).classes, names_path)
         last = len(rest) - 1 if world is not None else None  # predictions.jpg: the last image's, as one process
 
         def run(items):
@@ -34,16 +40,32 @@ def test(args):
 
         images = list(enumerate(rest)) if world is not None else enumerate(image_paths(rest))
         found_all = []
-        for lines, record in distributed.in_order(world, images, 1, run):
-            print("\n".join(lines))
-            found_all.append(record)
-        if json_out and distributed.is_main(world):
-            text = json.dumps(found_all, indent=1)
-            if json_out == "-":
-                print(text)
-            else:
-                with open(json_out, "w") as f:
-                    f.write(text + "\n")
+        try:
+            for lines, record in distributed.in_order(world, images, 1, run):
+                print("\n".join(lines))
+                found_all.append(record)
+        finally:  # the images done so far, also when a later one fails
+            if json_out and distributed.is_main(world):
+                _write_json(json_out, found_all)
+
+
+def _image_name(out, n):
+    """Where detector test draws image n: predictions.jpg, or -out NAME (NAME_n for the later images)."""
+    target = f"{out}_{n}" if out and n else out or "predictions"
+    return target if os.path.splitext(target)[1] else target + ".jpg"
+
+
+def _write_json(path, found):
+    text = json.dumps(found, indent=1)
+    if path == "-":
+        print(text)
+        return
+    from ..errors import DarknetError
+    try:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    except OSError as e:
+        raise DarknetError(f"-json {path}: cannot write: {e.strerror}") from None
 
 
 def _test_image(net, names, n, path, thresh, hier, nms, out, save=True):
@@ -55,14 +77,12 @@ def _test_image(net, names, n, path, thresh, hier, nms, out, save=True):
     start = time.time()
     dets = detect_images(net, [bgr], thresh, hier, nms)[0]  # bytes up to a GPU, as they are
     lines = [f"{path}: Predicted in {time.time() - start:f} seconds."]
+    warn_nonfinite(net)
     found = labels(dets, names, im.shape[2], im.shape[1], thresh)
     lines += [f"{f.name}: {f.prob * 100:.0f}%" for f in found]
     if save:
         draw_detections(im, dets, names, thresh)
-        target = out or "predictions"
-        if out and n:
-            target = f"{out}_{n}"
-        save_image(im, target if os.path.splitext(target)[1] else target + ".jpg")
+        save_image(im, _image_name(out, n))
     return lines, {"image": path, "objects": [
         {"name": f.name, "prob": round(f.prob, 6), "left": f.box[0], "top": f.box[1],
          "right": f.box[2], "bottom": f.box[3]} for f in found]}
@@ -73,7 +93,7 @@ def _valid_setup(args, usage):
     from ..data.lists import read_paths
     from ..eval.validate import VALID_BATCH
     from ..wordtree.tree import read_map
-    batch = args.value("-batch", VALID_BATCH, int)
+    batch = args.value("-batch", VALID_BATCH, int, 1)
     flags = common_flags(args)
     (data, cfg, weights), _ = args.positional(3, usage)
     options = read_data_cfg(data)
@@ -81,7 +101,7 @@ def _valid_setup(args, usage):
     paths = read_paths(data_path(options.get("valid", "data/train.list"), data))
     names = read_names(data_path(options.get("names", "data/names.list"), data))
     class_map = read_map(data_path(options["map"], data)) if "map" in options else None
-    return net, paths, names, class_map, options, max(batch, 1)
+    return net, paths, names, class_map, options, batch
 
 
 def valid(args):
@@ -103,7 +123,7 @@ def _valid(args, outfile, world):
     from ..eval.validate import valid_detections
     net, paths, names, class_map, options, batch = _valid_setup(
         args, "detector valid <data> <cfg> <weights> [-out prefix]")
-    prefix = options.get("results", "results")
+    prefix = options.folder("results", "results")
     kind = options.get("eval", "voc")
     if kind == "imagenet":
         raise DarknetError("detector valid: eval=imagenet (print_imagenet_detections) is not supported")
@@ -134,12 +154,12 @@ def recall(args):
 
     from ..data.lists import read_paths
     from ..eval.validate import VALID_BATCH, recall_lines
-    batch = args.value("-batch", VALID_BATCH, int)
+    batch = args.value("-batch", VALID_BATCH, int, 1)
     flags = common_flags(args)
     (data, cfg, weights), _ = args.positional(3, "detector recall <data> <cfg> <weights>")
     net = load_network(cfg, weights, flags)
     paths = read_paths(data_path(read_data_cfg(data).get("valid", "data/coco_val_5k.list"), data))
-    for line in recall_lines(net, paths, max(batch, 1)):
+    for line in recall_lines(net, paths, batch):
         print(line, file=sys.stderr)
 
 
@@ -148,7 +168,7 @@ def mean_ap(args):
     area-under-curve mAP at -iou (.5), COCO AP@[.5:.95]."""
     from ..eval.metrics import VOC_IOU
     from ..eval.validate import map_of_valid, map_table
-    iou = args.value("-iou", VOC_IOU, float)
+    iou = args.fraction("-iou", VOC_IOU)
     net, paths, names, class_map, _, batch = _valid_setup(args, "detector map <data> <cfg> <weights> [-iou .5]")
     result = map_of_valid(net, paths, iou, class_map, batch)
     print(f"{len(paths)} images")
@@ -163,12 +183,14 @@ def calc_anchors(args):
     from ..errors import DarknetError
     from ..eval import anchor_figures as F
     from ..eval import anchors as A
-    k = args.value("-num_of_clusters", 5, int)
-    width = args.value("-width", 416, int)
-    height = args.value("-height", 416, int)
+    k = args.value("-num_of_clusters", 5, int, 1)
+    width = args.value("-width", 416, int, 1)
+    height = args.value("-height", 416, int, 1)
     seed = args.value("-seed", 0, int)
     show = args.flag("-show")
     plot = args.value("-plot", "anchors.png")
+    if show:
+        check_writable(plot, "-plot")
     (data,), _ = args.positional(1, "detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 [-show]")
     paths = read_paths(data_path(read_data_cfg(data).get("train", "data/train.list"), data))
     boxes = A.label_sizes([label_path(p) for p in paths], width, height)
@@ -195,7 +217,7 @@ def train(args):
     a GPU when CuPy sees one, unless -nogpu; data-parallel under mpirun or with -gpus 0,1,..: training_team)."""
     from ..train.train_detector import train_detector
     clear = args.flag("-clear")
-    max_batches = args.value("-max_batches", None, int)
+    max_batches = args.value("-max_batches", None, int, 1)
     seed = args.value("-seed", None, int)
     flags = common_flags(args)
     team = training_team(args, flags, ["detector", "train"])

@@ -1,7 +1,8 @@
 """Small commands: `partial`, `weights get`, `data get`."""
 import sys
 
-from ..errors import DarknetError
+from ..errors import DarknetError, shown
+from .common import check_writable
 
 
 def partial(args):
@@ -11,7 +12,10 @@ def partial(args):
     try:
         cutoff = int(count)
     except ValueError:
-        raise DarknetError(f"partial: layer count must be an integer, got '{count}'") from None
+        raise DarknetError(f"partial: layer count must be an integer, got '{shown(count)}'") from None
+    if cutoff < 1:  # a negative count would slice from the end in Python (Darknet: an empty copy)
+        raise DarknetError(f"partial: layer count must be at least 1, got {cutoff}")
+    check_writable(out, "partial: output")
     net.load_weights(weights, cutoff=cutoff, allow_partial=True)
     net.seen = 0  # load_network(..., clear=1)
     net.save_weights(out, cutoff=cutoff)

@@ -1,4 +1,4 @@
-"""Keep freed memory in the process (glibc malloc), for training on the CPU.
+"""Keep freed memory in the process (glibc malloc), for training on the CPU; how much memory the machine has.
 
 A training step allocates and frees the same large arrays every time (im2col columns, activations,
 deltas). By default glibc hands big blocks back to the kernel (mmap/munmap, heap trimming, per-thread
@@ -8,6 +8,7 @@ arenas), so every step faults in freshly zeroed pages again: measured ~1 s of ke
 import ctypes
 import ctypes.util
 import functools
+import os
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters from glibc's malloc.h
 M_MMAP_MAX = -4
@@ -22,3 +23,11 @@ def keep_freed_memory():
     if mallopt is not None:
         for param, value in ((M_MMAP_MAX, 0), (M_ARENA_MAX, 1), (M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
             mallopt(param, value)
+
+
+def physical_memory():
+    """Bytes of memory this machine has (what no buffer can exceed); unbounded where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return float("inf")

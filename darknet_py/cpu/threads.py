@@ -7,6 +7,8 @@ container CPU sets, unlike os.cpu_count).
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from ..errors import DarknetError
 
 THREADS_VAR = "DARKNET_PY_THREADS"
@@ -58,7 +60,8 @@ def run_parts(fn, parts):
     """Call fn(0) .. fn(parts-1) at once, fn(0) on this thread; return when all are done.
 
     Exceptions propagate. numpy releases the GIL in copies, ufunc loops and BLAS calls, so the parts
-    run in parallel as long as each is made of large array operations.
+    run in parallel as long as each is made of large array operations. The pool's threads run under the
+    caller's numpy error settings (np.errstate is per thread), so a forward's silent NaN and inf stay silent.
     """
     global _pool
     if parts <= 1:
@@ -68,7 +71,12 @@ def run_parts(fn, parts):
         if _pool is not None:
             _pool[1].shutdown()
         _pool = (parts - 1, ThreadPoolExecutor(parts - 1, thread_name_prefix="darknet-py"))
-    futures = [_pool[1].submit(fn, i) for i in range(1, parts)]
+    state = np.geterr()
+
+    def part(i):
+        with np.errstate(**state):
+            fn(i)
+    futures = [_pool[1].submit(part, i) for i in range(1, parts)]
     try:
         fn(0)
     finally:

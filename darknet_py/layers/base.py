@@ -57,6 +57,15 @@ class Layer:
         """Set in/out shapes for an input of `in_shape`; `layers` are the layers before this one."""
         self.in_shape = self.out_shape = in_shape
 
+    def check_weights_memory(self, count):
+        """Refuse `count` weights the machine cannot hold, before numpy draws them (filters=2000000000 would fail
+        deep in numpy, or get the process killed while the pages fill)."""
+        from ..cpu.heap import physical_memory
+        need, have = 8 * count, physical_memory()  # drawn in float64, then kept as float32
+        if need > have:
+            raise self.error(f"{count} weights need {need / 2 ** 30:.1f} GiB to initialise, more than this "
+                             f"machine's {have / 2 ** 30:.1f} GiB of memory")
+
     def error(self, message):
         from ..errors import CfgError
         if self.section is None:

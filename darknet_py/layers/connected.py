@@ -22,6 +22,7 @@ class ConnectedLayer(Layer, BatchnormParams):
             raise section.error("output must be positive", "output")
         layer.reshape(in_shape, layers)
         inputs = layer.inputs
+        layer.check_weights_memory(inputs * layer.n_outputs)
         # make_connected_layer: weights ~ sqrt(2/inputs) * U(-1, 1), stored (outputs, inputs).
         scale = np.sqrt(2.0 / inputs)
         layer.weights = (scale * np.random.uniform(-1, 1, (layer.n_outputs, inputs))).astype(np.float32)
@@ -31,6 +32,12 @@ class ConnectedLayer(Layer, BatchnormParams):
         return layer
 
     def reshape(self, in_shape, layers):
+        """Its weights fix the input size: Network.resize to a size that changes it is refused, as Darknet's
+        resize_network ("Cannot resize this type of layer")."""
+        if getattr(self, "weights", None) is not None and np.prod(in_shape) != self.weights.shape[1]:
+            c, h, w = in_shape
+            raise self.error(f"cannot resize: [connected] takes {self.weights.shape[1]} inputs, the new size gives "
+                             f"it {w}x{h}x{c} = {c * h * w}")
         self.in_shape, self.out_shape = in_shape, (self.n_outputs, 1, 1)
 
     def forward(self, x, net):

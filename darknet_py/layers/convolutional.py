@@ -59,13 +59,21 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         layer.activation = activation_from_cfg(section, "logistic")  # Darknet's default is logistic
         layer.batch_normalize = section.int("batch_normalize", 0)
         layer.flipped = section.int("flipped", 0)
-        if min(layer.filters, layer.size, layer.stride, layer.groups) < 1 or layer.padding < 0:
-            raise section.error("filters, size, stride and groups must be positive")
+        for key in ("binary", "xnor"):  # read as float convolutions they would give wrong numbers silently
+            if section.int(key, 0):
+                raise section.error(f"{key}=1 convolutions are not implemented in darknet-py", key)
+        for key in ("filters", "size", "stride", "groups"):
+            if getattr(layer, key) < 1:
+                raise section.error(f"filters, size, stride and groups must be positive, got {key}={getattr(layer, key)}",
+                                    key)
+        if layer.padding < 0:
+            raise section.error(f"padding must not be negative, got {layer.padding}", "padding")
         layer.reshape(in_shape, layers)
         c = in_shape[0]
         n, k, g = layer.filters, layer.size, layer.groups
         if c % g or n % g:
             raise section.error(f"groups={g} must divide the {c} input channels and the {n} filters", "groups")
+        layer.check_weights_memory(n * c // g * k * k)
         # make_convolutional_layer: scale = sqrt(2/(size*size*c/groups)), weights ~ scale*N(0,1).
         scale = np.sqrt(2.0 / (k * k * c / g))
         layer.weights = (scale * np.random.standard_normal((n, c // g, k, k))).astype(np.float32)

@@ -38,7 +38,12 @@ class RegionLayer(Layer):
         layer.softmax = section.int("softmax", 0)
         layer.background = section.int("background", 0)
         layer.max_boxes = section.int("max", 30)  # truths per image: Darknet's hard limit of 30
+        if layer.num < 1 or layer.classes < 1 or layer.coords < 4:
+            raise section.error(f"[region] needs num >= 1, classes >= 1 and coords >= 4, got num={layer.num}, "
+                                f"classes={layer.classes}, coords={layer.coords}")
         layer.jitter = section.float("jitter", .2)
+        if not 0 <= layer.jitter < 1:  # data.c: the aspect jitter +-jitter*size; at 1 a box can shrink to nothing
+            raise section.error(f"jitter must be in [0, 1), got {layer.jitter:g}", "jitter")
         layer.rescore = section.int("rescore", 0)
         layer.thresh = section.float("thresh", .5)
         layer.absolute = section.int("absolute", 0)
@@ -54,6 +59,7 @@ class RegionLayer(Layer):
         map_path = section.file("map")
         layer.map = read_map(map_path) if map_path else None
         anchors = section.floats("anchors", [])
+        layer.check_weights_memory(2 * layer.num)
         layer.biases = np.full(layer.num * 2, .5, np.float32)  # make_region_layer's default
         layer.biases[:len(anchors)] = anchors[:layer.num * 2]
         if len(anchors) not in (0, layer.num * 2):

@@ -8,6 +8,8 @@ import os
 import cv2
 import numpy as np
 
+from ..weights import temp_path
+
 WIDTH, HEIGHT = 800, 500   # chart size in pixels
 MARGIN = 60                # room for the axis labels
 TICKS = 5                  # labelled ticks per axis
@@ -61,8 +63,13 @@ class LossChart:
         return im
 
     def save(self):
+        """Write the PNG (temp file + rename). Raises OSError when it cannot; the training loop warns and goes on."""
         _, png = cv2.imencode(".png", self.draw())
-        tmp = f"{self.path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(png.tobytes())
-        os.replace(tmp, self.path)
+        tmp = temp_path(self.path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(png.tobytes())
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)

@@ -24,12 +24,12 @@ from ..network import Network
 from ..wordtree.tree import Tree, hierarchy_predictions
 from . import data_parallel
 from .chart import LossChart
-from .schedule import current_batch, current_rate
-from .train_detector import TrainingDiverged, train_batch
+from .checkpoint import Checkpoints, TrainingDiverged
+from .schedule import check_training_options, current_batch, current_rate
+from .train_detector import train_batch
 
 BACKUP_EVERY = 1000  # train_classifier: `<base>.backup` whenever get_current_batch(net) % 1000 == 0
 AVG_DECAY = .9       # avg_loss = avg_loss*.9 + loss*.1
-DEFAULT_BACKUP = "/backup/"  # option_find_str(options, "backup", "/backup/")
 DEFAULT_CLASSES = 2  # option_find_int(options, "classes", 2)
 DEFAULT_LABELS = "data/labels.list"  # option_find_str(options, "labels", "data/labels.list")
 DEFAULT_TRAIN = "data/train.list"    # option_find_str(options, "train", "data/train.list"); also valid's default
@@ -54,24 +54,25 @@ class ClassifierTraining:
         seed = team.seed(seed if seed is not None else time.time_ns() % 2**32)
         np.random.seed(seed)  # as srand(seed) before load_network: the layers' random initial weights
         self.net = net = Network.from_cfg(cfgfile)
-        if weightfile:
+        if weightfile is not None:
             net.load_weights(weightfile, allow_partial=True)  # a backbone (partial) fills the first layers
         if clear:
             net.seen = 0
         if max_batches is not None:  # darknet-py: a shorter run (the poly policy decays over it too)
             net.max_batches = max_batches
+        check_training_options(net, endless=True)
         net.to(device)  # "cpu", or a GPU to train there (gpu/train.py)
         team.prepare(net)
         print(f"Learning Rate: {net.learning_rate:g}, Momentum: {net.momentum:g}, Decay: {net.decay:g}", file=out)
         options = read_data_cfg(datacfg)
-        if int(options.get("tag", 0)):
+        if options.int("tag", 0):
             raise DarknetError(f"{datacfg}: tag=1 (TAG_DATA, multi-label tags) is not supported")
-        self.backup = options.get("backup", DEFAULT_BACKUP)
-        os.makedirs(self.backup, exist_ok=True)
+        self.checkpoints = Checkpoints(options, self.base, weightfile, team.main)
+        self.backup = self.checkpoints.folder
         self.chart = LossChart(os.path.join(self.backup, f"{self.base}_loss.png"), self.base)
         self.labels = read_names(data_path(options.get("labels", DEFAULT_LABELS), datacfg))
         self.paths = read_paths(data_path(options.get("train", DEFAULT_TRAIN), datacfg))
-        self.classes = int(options.get("classes", DEFAULT_CLASSES))
+        self.classes = options.int("classes", DEFAULT_CLASSES, low=1)
         if self.classes > net.output_layer.inputs:
             raise DarknetError(f"{datacfg}: classes={self.classes} but the network has "
                                f"{net.output_layer.inputs} outputs")
@@ -97,7 +98,8 @@ class ClassifierTraining:
         truths[:, :truth.shape[1]] = truth
         loss = self.train(net, x, truths)
         if math.isnan(loss):  # +inf is only a -log(0) of a saturated softmax (Darknet prints it and goes on)
-            raise TrainingDiverged(f"loss is nan at batch {current_batch(net)}: training stopped")
+            raise TrainingDiverged(f"loss is nan at batch {current_batch(net)}: training stopped; last checkpoint: "
+                                   f"{self.checkpoints.last or 'none'}")
         self.avg_loss = loss if self.avg_loss == -1 else self.avg_loss * AVG_DECAY + loss * (1 - AVG_DECAY)
         n = len(self.paths)
         print(f"{current_batch(net)}, {net.seen / n:.3f}: {loss:f}, {self.avg_loss:f} avg, {current_rate(net):f} rate, "
@@ -108,6 +110,7 @@ class ClassifierTraining:
             self.save(f"{self.base}_{self.epoch}.weights")
         if current_batch(net) % BACKUP_EVERY == 0:
             self.save(f"{self.base}.backup")
+        self.checkpoints.stop_if_asked(net, current_batch(net))
         return loss
 
     def run(self):
@@ -116,20 +119,19 @@ class ClassifierTraining:
         limit = self.net.max_batches
         losses = []
         try:
-            while current_batch(self.net) < limit or limit == 0:
-                losses.append(self.step())
+            with self.checkpoints.stop_signals():
+                while current_batch(self.net) < limit or limit == 0:
+                    losses.append(self.step())
         finally:
             self.loader.close()
-            if self.team.main:
-                self.chart.save()
+            self.checkpoints.save_chart(self.chart)
         self.save(f"{self.base}.weights")
         return losses
 
     def save(self, name):
         """A checkpoint in the backup folder, by rank 0 alone (train_classifier saves net 0's weights, without
-        the detector's sync_nets first)."""
-        if self.team.main:
-            self.net.save_weights(os.path.join(self.backup, name))
+        the detector's sync_nets first; Checkpoints writes only on the main rank)."""
+        self.checkpoints.save(self.net, os.path.join(self.backup, name), current_batch(self.net))
 
 
 def train_classifier(datacfg, cfgfile, weightfile=None, clear=False, **kwargs):
@@ -165,8 +167,8 @@ def validate_classifier(datacfg, cfgfile, weightfile, out=None, net=None):
         net.load_weights(weightfile)
     labels = read_names(data_path(options.get("labels", DEFAULT_LABELS), datacfg))
     paths = read_paths(data_path(options.get("valid", DEFAULT_TRAIN), datacfg))
-    classes = int(options.get("classes", DEFAULT_CLASSES))
-    topk = int(options.get("top", 1))
+    classes = options.int("classes", DEFAULT_CLASSES, low=1)
+    topk = options.int("top", 1, low=1)
     tree = network_tree(net, options, datacfg)
     hits1 = hitsk = 0
     for i, (path, pred) in enumerate(classify_crops(net, paths, tree)):

@@ -20,11 +20,11 @@ from ..errors import DarknetError
 from ..network import Network
 from . import data_parallel
 from .chart import LossChart
-from .schedule import current_batch, current_rate
+from .checkpoint import Checkpoints, TrainingDiverged
+from .schedule import check_training_options, current_batch, current_rate
 from .sgd import train_datum
 
 DEFAULT_TRAIN = "data/train.list"  # train_detector: option_find_str(options, "train", "data/train.list")
-DEFAULT_BACKUP = "/backup/"        # train_detector: option_find_str(options, "backup", "/backup/")
 AVG_KEEP = .9                      # avg_loss = avg_loss*.9 + loss*.1
 BACKUP_EVERY = 100                 # <cfg>.backup is rewritten every 100 batches
 SNAPSHOT_EVERY = 10000             # <cfg>_<i>.weights every 10000 batches ...
@@ -37,10 +37,6 @@ FINAL_DIM = 608                    # the last 200 batches train at 608
 FINAL_WINDOW = 200
 CHART_EVERY = 10                   # darknet-py: redraw the loss chart every 10 iterations
 LOADER_WORKERS = 2                 # batches prepared ahead (Darknet loads one ahead, in args.threads threads)
-
-
-class TrainingDiverged(DarknetError):
-    """The loss became NaN or infinite; the last checkpoint on disk is left as it was."""
 
 
 def snapshot_due(i):
@@ -69,7 +65,8 @@ class ProgressBar:
 
     WIDTH = 30  # characters of bar
 
-    def __init__(self, start, total, stream=sys.stderr, enabled=None):
+    def __init__(self, start, total, stream=None, enabled=None):
+        stream = stream or sys.stderr
         self.start, self.total, self.stream = start, total, stream
         self.began = time.time()
         if enabled is None:
@@ -93,19 +90,21 @@ class ProgressBar:
 
 
 def load_training_network(cfgfile, weightfile, clear, max_batches):
-    """parse_network_cfg + load_weights (a backbone file with fewer layers is fine) + -clear."""
+    """parse_network_cfg + load_weights (a backbone file with fewer layers is fine) + -clear. The layer table
+    and Darknet's "Loading weights ... Done!" are printed once the file has loaded (a bad one: its error alone)."""
     net = Network.from_cfg(cfgfile)
-    print(net.summary(), file=sys.stderr)
-    if weightfile:
-        print(f"Loading weights from {weightfile}...", end="", file=sys.stderr)
+    if weightfile is not None:
         net.load_weights(weightfile, allow_partial=True)
-        print("Done!", file=sys.stderr)
     if clear:
         net.seen = 0
     if max_batches is not None:
         net.max_batches = max_batches
     if net.output_layer.type != "region":
         raise DarknetError(f"{cfgfile}: the last layer is [{net.output_layer.type}], detector train needs [region]")
+    check_training_options(net)
+    print(net.summary(), file=sys.stderr)
+    if weightfile is not None:
+        print(f"Loading weights from {weightfile}...Done!", file=sys.stderr)
     return net
 
 
@@ -126,7 +125,6 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     team = team or data_parallel.team()
     options = read_data_cfg(datacfg)
     paths = team.shard(read_paths(data_path(options.get("train", DEFAULT_TRAIN), datacfg)))
-    backup = options.get("backup", DEFAULT_BACKUP)
     base = basecfg(cfgfile)
     print(base)
     net = load_training_network(cfgfile, weightfile, clear, max_batches).to(device)
@@ -137,7 +135,8 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
         raise DarknetError(f"{weightfile}: already trained {start} batches ({net.seen} images), max_batches is "
                            f"{net.max_batches}: nothing to train (give a larger -max_batches, or -clear to restart "
                            f"the schedule)")
-    os.makedirs(backup, exist_ok=True)
+    checkpoints = Checkpoints(options, base, weightfile, team.main)
+    backup = checkpoints.folder
     region = net.output_layer
     seed = team.seed(int(time.time()) if seed is None else seed)
     rng = DarknetRandom(seed)
@@ -147,10 +146,10 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     loader = loader_class(paths, imgs, net.w, net.h, Augment.from_network(net), region.classes,
                           workers, seed=team.rank_seed(seed + start))
     train = team.wrap(train_batch)
-    avg_loss, last_saved, count = -1., None, 0
+    avg_loss, count = -1., 0
     # One OpenBLAS thread, as Darknet's CPU gemm: the training path's many small per-image GEMMs spend
     # more in OpenBLAS's thread hand-offs than they gain (7x the CPU time on tests/train/test_train_detector.py).
-    with single_threaded():
+    with single_threaded(), checkpoints.stop_signals():
         try:
             while current_batch(net) < net.max_batches:
                 if region.random and count % RESIZE_EVERY == 0:
@@ -171,28 +170,25 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
                       f"{time.time() - began:f} seconds, {i * imgs} images", flush=True)
                 chart.add(i, loss, avg_loss)
                 if not math.isfinite(loss):
-                    if team.main:
-                        chart.save()
+                    checkpoints.save_chart(chart)
                     raise TrainingDiverged(f"loss is {loss} at batch {i}: training stopped, weights not saved; "
-                                           f"last checkpoint: {last_saved or 'none'}")
+                                           f"last checkpoint: {checkpoints.last or 'none'}")
                 due = checkpoint_paths(backup, base, i)
                 if due:
                     team.before_save(net)
                 for path in due:
-                    if team.main:
-                        net.save_weights(path)
-                    last_saved = path
-                if i % chart_every == 0 and team.main:
-                    chart.save()
+                    checkpoints.save(net, path, i)
+                if i % chart_every == 0:
+                    checkpoints.save_chart(chart)
                 bar.update(i, avg_loss)
+                checkpoints.stop_if_asked(net, i, team.before_save)
         finally:
             bar.close()
             loader.close()
     final = os.path.join(backup, f"{base}_final.weights")
     team.before_save(net)
-    if team.main:
-        net.save_weights(final)
-        chart.save()
+    checkpoints.save(net, final, current_batch(net))
+    checkpoints.save_chart(chart)
     return final
 
 

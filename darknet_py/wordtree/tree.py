@@ -6,7 +6,7 @@ is the product of the conditional probabilities on its path to the root.
 """
 import numpy as np
 
-from ..errors import DarknetError
+from ..errors import DarknetError, file_problem, shown
 from ..gpu.device import array_module
 
 
@@ -44,8 +44,11 @@ class Tree:
     @classmethod
     def read(cls, path):
         names, parents = [], []
+        problem = file_problem(path)
+        if problem:
+            raise DarknetError(f"{path}: cannot read tree: {problem}")
         try:
-            with open(path) as f:
+            with open(path, encoding="utf-8", errors="replace") as f:
                 for number, line in enumerate(f, 1):
                     fields = line.split()
                     if not fields:
@@ -53,7 +56,7 @@ class Tree:
                     try:
                         parent = int(fields[1]) if len(fields) > 1 else -1
                     except ValueError:
-                        raise DarknetError(f"{path}:{number}: expected 'name parent_index', got '{line.strip()}'") from None
+                        raise DarknetError(f"{path}:{number}: expected 'name parent_index', got '{shown(line.strip())}'") from None
                     if parent >= len(parents):
                         raise DarknetError(f"{path}:{number}: parent {parent} is not an earlier node")
                     names.append(fields[0])
@@ -97,11 +100,23 @@ class Tree:
 
 def read_map(path):
     """A .map file: one tree node index per line (e.g. coco9k.map maps COCO's 80 classes into 9k.tree)."""
+    problem = file_problem(path)
+    if problem:
+        raise DarknetError(f"{path}: cannot read map file: {problem}")
     try:
-        with open(path) as f:
-            return [int(line) for line in f if line.strip()]
-    except (OSError, ValueError) as e:
-        raise DarknetError(f"{path}: cannot read map file: {e}") from None
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = list(enumerate(f, 1))
+    except OSError as e:
+        raise DarknetError(f"{path}: cannot read map file: {e.strerror}") from None
+    indices = []
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            indices.append(int(line))
+        except ValueError:
+            raise DarknetError(f"{path}:{number}: expected a node index, got '{shown(line.strip())}'") from None
+    return indices
 
 
 def hierarchy_predictions(predictions, tree, only_leaves=False, axis=-1):

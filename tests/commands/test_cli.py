@@ -60,7 +60,7 @@ def test_classifier_predict_like_darknet(tmp_path):
     (["detector", "test", "cfg/coco.data", "nope.cfg", "w", "x.jpg"], "nope.cfg: cannot read"),
     (["detector", "test", "cfg/coco.data"], "usage"),
     (["detector", "fly"], "unknown command"),
-    (["detector", "test", "cfg/coco.data", "cfg/yolov2-tiny.cfg", "w", "-thresh", "high"], "expects float"),
+    (["detector", "test", "cfg/coco.data", "cfg/yolov2-tiny.cfg", "w", "-thresh", "high"], "expects a number"),
     (["detector", "test", "cfg/coco.data", "cfg/yolov2-tiny.cfg", "w", "-bogus"], "unknown flag -bogus"),
 ])
 def test_errors_are_one_line(args, message):

@@ -230,4 +230,4 @@ def test_calc_anchors_prints_kmeans_and_writes_figure2(setup, capsys):
 def test_calc_anchors_errors(setup, capsys):
     tmp, _, _ = setup
     assert main(["detector", "calc_anchors", str(tmp / "voc-ours.data"), "-num_of_clusters", "0"]) == 1
-    assert "num_of_clusters must be in [1, " in capsys.readouterr().err.splitlines()[-1]
+    assert "flag -num_of_clusters must be at least 1, got 0" in capsys.readouterr().err.splitlines()[-1]
