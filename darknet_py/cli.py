@@ -72,7 +72,8 @@ def main(argv=None):
         command(args)
         return 0
     except DarknetError as e:
-        return _fail(f"error: {e}", getattr(e, "exit_code", 1))
+        status = getattr(e, "exit_code", 1)  # TrainingInterrupted: 128 + the signal
+        return _fail(f"{'error' if status == 1 else 'stopped'}: {e}", status)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except MemoryError as e:

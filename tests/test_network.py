@@ -2,6 +2,7 @@
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import DARKNET_CFG, ROOT, darknet_cfg, project_cfg
@@ -51,3 +52,21 @@ def test_resize_to_every_multiple_of_32():
     for w, h in [(288, 288), (320, 608), (608, 352)]:
         net.resize(w, h)
         assert net.layers[-1].out_shape == (425, h // 32, w // 32)
+
+
+def test_resize_that_changes_a_connected_input_is_refused(tmp_path):
+    """Darknet's resize_network refuses [connected] ("Cannot resize this type of layer"): its weights fix the
+    input size. The network stays as it was; a connected after a global avgpool resizes fine."""
+    from darknet_py.errors import CfgError
+    head = "[net]\nwidth=16\nheight=16\nchannels=3\n[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+    (tmp_path / "flat.cfg").write_text(head + "[connected]\noutput=5\n")
+    (tmp_path / "pooled.cfg").write_text(head + "[avgpool]\n[connected]\noutput=5\n")
+    net = Network.from_cfg(tmp_path / "flat.cfg")
+    with pytest.raises(CfgError, match=r"flat\.cfg:10: cannot resize: \[connected\] takes 1024 inputs, the new "
+                                       r"size gives it 32x32x4 = 4096"):
+        net.resize(32, 32)
+    assert (net.w, net.h, net.layers[0].out_shape) == (16, 16, (4, 16, 16))
+    assert net.forward(np.zeros((1, 3, 16, 16), np.float32)).shape == (1, 5, 1, 1)
+    pooled = Network.from_cfg(tmp_path / "pooled.cfg")
+    pooled.resize(32, 32)
+    assert pooled.forward(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 5, 1, 1)

@@ -1,10 +1,15 @@
 """The .weights format: both headers, round trips, Darknet reading ours, and files that don't fit."""
+import errno
+import os
+
 import numpy as np
 import pytest
 
+import darknet_py as dn
 import oracle
 from conftest import SHARED, darknet_cfg, needs_oracle, project_cfg
 from darknet_py import cli
+from darknet_py import weights as weights_module
 from darknet_py.errors import WeightsError
 from darknet_py.network import Network
 from darknet_py.train.sgd import update_network
@@ -172,3 +177,38 @@ def test_stopbackward_and_layer_learning_rate(tmp_path):
     np.testing.assert_allclose(net.layers[0].weights, before[0] * (1 - .1 * .0005), rtol=1e-6)
     assert np.array_equal(net.layers[1].weights, before[1])   # learning_rate=0 in its section
     assert not np.array_equal(net.layers[2].weights, before[2])
+
+
+def test_nonfinite_values_are_refused_unless_asked(tmp_path, random_weights):
+    """A diverged run's file (NaN, inf) is refused with the first layer and the count; allow_nonfinite loads it
+    for inspection; huge but finite values load."""
+    cfg = project_cfg("yolov2-tiny")
+    net = Network.from_cfg(cfg).load_weights(random_weights(darknet_cfg("yolov2-tiny")))
+    net.layers[4].weights.reshape(-1)[:3] = [np.nan, np.inf, 3e38]
+    net.layers[13].biases[0] = -np.inf
+    net.save_weights(tmp_path / "diverged.weights")
+    message = r"diverged\.weights: 3 NaN or infinite values, the first 2 in layer 4 \(convolutional\)"
+    with pytest.raises(WeightsError, match=message):
+        dn.load(cfg, tmp_path / "diverged.weights", device="cpu")
+    inspected = dn.load(cfg, tmp_path / "diverged.weights", device="cpu", allow_nonfinite=True)
+    assert np.isnan(inspected.layers[4].weights).sum() == 1 and inspected.layers[4].weights.reshape(-1)[2] == 3e38
+    inspected.layers[4].weights.reshape(-1)[:2] = 0
+    inspected.layers[13].biases[0] = 0
+    inspected.save_weights(tmp_path / "huge.weights")
+    assert Network.from_cfg(cfg).load_weights(tmp_path / "huge.weights").layers[4].weights.max() == np.float32(3e38)
+
+
+def test_full_disk_names_the_path_and_leaves_no_file(tmp_path, monkeypatch):
+    """A failed write (a full disk: ENOSPC, here from a stand-in) is an error with the path and the reason; the
+    temp file goes and an older file under the real name stays whole."""
+    net = Network.from_cfg(project_cfg("tiny"))
+    path = tmp_path / "w.weights"
+    net.save_weights(path)
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(weights_module.os, "fsync", full)
+    with pytest.raises(WeightsError, match=rf"{path}: cannot write weights: No space left on device$"):
+        net.save_weights(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["w.weights"]

@@ -205,6 +205,14 @@ def cfg_case(kind, name, section, key, value, expect, run=detect, base=DETECTOR,
     return Case(kind, name, make, (r"bad\.cfg:\d+: ",) + tuple(expect), **options)
 
 
+def gray_net(folder, base):
+    """A cfg of `base` with channels=1 and weights that fit it: (cfg, weights). Images are read as RGB."""
+    cfg = folder / "gray.cfg"
+    cfg.write_text(base.replace("channels=3", "channels=1"))
+    write_random_weights(Network.from_cfg(cfg), folder / "gray.weights")
+    return cfg, folder / "gray.weights"
+
+
 def cfg_text_case(name, text, expect, run=detect, **options):
     def make(w, folder):
         path = folder / "bad.cfg"
@@ -334,6 +342,9 @@ def cfg_cases():
             ("decay", "-inf", "must be a finite number"), ("policy", "steps", "policy=steps needs steps="),
             ("burn_in", "abc", "must be an integer")]:
         cases.append(cfg_case("cfg", f"train-{key}={value}", 0, key, value, [message], run=train))
+    for run, base in ((detect, DETECTOR), (predict, CLASSIFIER)):
+        cases.append(Case("cfg", f"channels=1-rgb-{run.__name__}", lambda w, f, r=run, b=base: r(w, *gray_net(f, b)),
+                          (r"gray\.cfg:6: the network takes 1x\d+x\d+ inputs \(channels x height x width\), got 3x",)))
     cases.append(cfg_case("cfg", "train-step0", 0, "policy", "step\nstep=0", ["policy=step needs step="], run=train))
     cases.append(cfg_case("cfg", "train-max_batches0", 0, "max_batches", "0", ["max_batches must be at least 1"],
                           run=lambda w, cfg: train(w, cfg=cfg)[:-2]))  # no -max_batches on this command line

@@ -5,9 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from darknet_py.errors import CfgError
 from darknet_py.network import Network
 from darknet_py.train import sgd
-from darknet_py.train.schedule import Schedule, current_batch
+from darknet_py.train.schedule import Schedule, check_training_options, current_batch
 from darknet_py.train.sgd import sgd_update, train_datum
 
 
@@ -74,6 +75,31 @@ def test_burn_in_overrides_every_policy():
     assert s.rate(0) == 0
     assert s.rate(500) == pytest.approx(.01 * .5 ** 4, rel=1e-6)
     assert s.rate(1000) == pytest.approx(.001, rel=1e-6)
+
+
+def test_rates_overflow_as_in_c_not_with_an_exception():
+    """C's pow and exp give inf or 0 where Python's raise OverflowError (a traceback mid-training)."""
+    assert schedule("exp", gamma=1e10).rate(10 ** 6) == np.inf
+    assert schedule("sigmoid", gamma=10., step=1).rate(10 ** 6) == 0
+    assert schedule("step", step=1, scale=1e300).rate(10) == np.inf
+
+
+def test_training_options_are_checked_with_file_and_line(tmp_path):
+    head = "[net]\nwidth=2\nheight=2\nchannels=1\n"
+    body = "\n[connected]\noutput=2\n"
+    for options, message, endless in [
+            ("batch=0", r"n\.cfg:5: batch must be at least 1 to train, got 0", False),
+            ("batch=4\nsubdivisions=8", r"n\.cfg:6: subdivisions must be between 1 and batch=4, got 8", False),
+            ("max_batches=0", r"n\.cfg:5: max_batches must be at least 1 to train, got 0", False),
+            ("max_batches=0\npolicy=poly", r"max_batches must be at least 1 to train with policy=poly", True),
+            ("policy=steps\nmax_batches=9", r"n\.cfg:5: policy=steps needs steps= and scales=", False),
+            ("policy=step\nstep=0\nmax_batches=9", r"n\.cfg:6: policy=step needs step= of at least 1", False)]:
+        cfg = tmp_path / "n.cfg"
+        cfg.write_text(head + options + body)
+        with pytest.raises(CfgError, match=message):
+            check_training_options(Network.from_cfg(cfg), endless)
+    cfg.write_text(head + "max_batches=0" + body)
+    check_training_options(Network.from_cfg(cfg), endless=True)  # train_classifier: 0 is forever
 
 
 def test_unknown_policy_goes_with_constant(capsys):
