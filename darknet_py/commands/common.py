@@ -41,7 +41,8 @@ class Args:
         try:
             value = kind(raw)
         except ValueError:
-            raise DarknetError(f"flag {name} expects {KIND_NAMES.get(kind, kind.__name__)}, got '{shown(raw)}'") from None
+            expects = KIND_NAMES.get(kind, kind.__name__)
+            raise DarknetError(f"flag {name} expects {expects}, got '{shown(raw)}'") from None
         if (low is not None and not value >= low) or (high is not None and not value <= high):
             span = f"between {low} and {high}" if low is not None and high is not None else (
                 f"at least {low}" if low is not None else f"at most {high}")

@@ -63,9 +63,9 @@ class ConvolutionalLayer(Layer, BatchnormParams):
             if section.int(key, 0):
                 raise section.error(f"{key}=1 convolutions are not implemented in darknet-py", key)
         for key in ("filters", "size", "stride", "groups"):
-            if getattr(layer, key) < 1:
-                raise section.error(f"filters, size, stride and groups must be positive, got {key}={getattr(layer, key)}",
-                                    key)
+            value = getattr(layer, key)
+            if value < 1:
+                raise section.error(f"filters, size, stride and groups must be positive, got {key}={value}", key)
         if layer.padding < 0:
             raise section.error(f"padding must not be negative, got {layer.padding}", "padding")
         layer.reshape(in_shape, layers)

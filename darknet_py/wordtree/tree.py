@@ -56,7 +56,8 @@ class Tree:
                     try:
                         parent = int(fields[1]) if len(fields) > 1 else -1
                     except ValueError:
-                        raise DarknetError(f"{path}:{number}: expected 'name parent_index', got '{shown(line.strip())}'") from None
+                        raise DarknetError(f"{path}:{number}: expected 'name parent_index', got "
+                                           f"'{shown(line.strip())}'") from None
                     if parent >= len(parents):
                         raise DarknetError(f"{path}:{number}: parent {parent} is not an earlier node")
                     names.append(fields[0])

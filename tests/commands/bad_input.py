@@ -78,6 +78,7 @@ activation=leaky
 [softmax]
 """
 
+SPACED = DETECTOR.replace("=", " \t= ")  # Darknet's strip() takes every blank out of a line
 CLASSES = ["cat", "dog", "bird"]  # the classifier's labels, found in its image paths
 
 
@@ -179,6 +180,19 @@ def train(w, cfg=None, data=None, weights=None, extra=()):
 def predict(w, cfg=None, weights=None, image=None, data=None, extra=()):
     return ["classifier", "predict", str(_or(data, w.cdata)), str(_or(cfg, w.ccfg)),
             str(_or(weights, w.ccfg_weights)), str(_or(image, w.crop)), "-nogpu", *map(str, extra)]
+
+
+def valid(w, command="valid", data=None, weights=None):
+    """detector valid (or map) of the world's detector."""
+    return ["detector", command, str(_or(data, w.data)), str(w.cfg), str(_or(weights, w.cfg_weights)), "-nogpu"]
+
+
+def partial(w, folder, count, weights=None, out=None):
+    return ["partial", str(w.cfg), str(_or(weights, w.cfg_weights)), str(_or(out, folder / "o.weights")), count]
+
+
+def ctrain(w, data, *extra):
+    return ["classifier", "train", str(data), str(w.ccfg), "-nogpu", *extra]
 
 
 def with_option(text, section, key, value):
@@ -286,14 +300,16 @@ def cfg_cases():
         for value, message in FLOAT_BAD:
             cases.append(cfg_case("cfg", f"{key}={value}", section, key, value, [message]))
     for section, key, value, message in [
-            (0, "width", "0", "positive width"), (0, "height", "-2", "positive width"), (0, "channels", "0", "positive"),
+            (0, "width", "0", "positive width"), (0, "height", "-2", "positive width"),
+            (0, "channels", "0", "positive"),
             (1, "filters", "0", "must be positive"), (1, "size", "-1", "must be positive"),
             (1, "stride", "0", "must be positive"), (1, "groups", "3", "groups=3 must divide"),
             (1, "filters", "2000000000", r"GiB .*more than this machine"),
             (0, "width", "2000000000", r"GiB, more than this machine"), (0, "height", "1000000000", r"GiB, more than"),
             (1, "activation", "wiggle", "activation"),
             (3, "filters", "15", "region needs num"), (4, "anchors", "1,2,3", "anchor values"),
-            (4, "num", "0", "needs num >= 1"), (4, "classes", "-1", "needs num >= 1"), (4, "coords", "2", "coords >= 4"),
+            (4, "num", "0", "needs num >= 1"), (4, "classes", "-1", "needs num >= 1"),
+            (4, "coords", "2", "coords >= 4"),
             (4, "jitter", "1.5", r"jitter must be in \[0, 1\)"), (4, "jitter", "-1", "jitter must be in"),
             (2, "size", "0", "maxpool"), (1, "xnor", "1", "xnor=1 convolutions are not implemented"),
             (1, "binary", "1", "binary=1 convolutions are not implemented"),
@@ -303,25 +319,35 @@ def cfg_cases():
     cases += [
         cfg_case("cfg", "2MB-value", 1, "filters", long_value,
                  [r"must fit a C int .*, got '7{100}\.\.\. \(2000000 characters\)'$"]),
-        cfg_text_case("2MB-line", DETECTOR + "x" * 2_000_000 + "\n", [r"bad\.cfg:\d+: expected 'key=value'.*\(2000000 characters\)'$"]),
+        cfg_text_case("2MB-line", DETECTOR + "x" * 2_000_000 + "\n",
+                      [r"bad\.cfg:\d+: expected 'key=value'.*\(2000000 characters\)'$"]),
         cfg_text_case("empty", "", [r"bad\.cfg: no sections"]),
         cfg_text_case("comments-only", "# nothing\n; here\n", [r"bad\.cfg: no sections"]),
-        cfg_text_case("no-net", DETECTOR.replace("[net]", "[convolutional]", 1), [r"bad\.cfg:1: first section must be"]),
+        cfg_text_case("no-net", DETECTOR.replace("[net]", "[convolutional]", 1),
+                      [r"bad\.cfg:1: first section must be"]),
         cfg_text_case("option-first", "width=3\n" + DETECTOR, [r"bad\.cfg:1: option before the first"]),
-        cfg_text_case("header-unclosed", DETECTOR.replace("[maxpool]", "[maxpool"), [r"bad\.cfg:\d+: malformed section"]),
-        cfg_text_case("unknown-section", DETECTOR.replace("[maxpool]", "[maxpoool]"), [r"bad\.cfg:\d+: unknown section \[maxpoool\]"]),
-        cfg_text_case("lstm", DETECTOR.replace("[maxpool]", "[lstm]"), [r"bad\.cfg:\d+: layer type \[lstm\] is not supported"]),
+        cfg_text_case("header-unclosed", DETECTOR.replace("[maxpool]", "[maxpool"),
+                      [r"bad\.cfg:\d+: malformed section"]),
+        cfg_text_case("unknown-section", DETECTOR.replace("[maxpool]", "[maxpoool]"),
+                      [r"bad\.cfg:\d+: unknown section \[maxpoool\]"]),
+        cfg_text_case("lstm", DETECTOR.replace("[maxpool]", "[lstm]"),
+                      [r"bad\.cfg:\d+: layer type \[lstm\] is not supported"]),
         cfg_text_case("gru", DETECTOR.replace("[maxpool]", "[gru]"), [r"layer type \[gru\] is not supported"]),
-        cfg_text_case("no-equals", DETECTOR.replace("stride=2\npad=1", "stride2\npad=1"), [r"bad\.cfg:\d+: expected 'key=value'"]),
+        cfg_text_case("no-equals", DETECTOR.replace("stride=2\npad=1", "stride2\npad=1"),
+                      [r"bad\.cfg:\d+: expected 'key=value'"]),
         cfg_text_case("empty-key", DETECTOR.replace("pad=1", "=1"), [r"bad\.cfg:\d+: expected 'key=value'"]),
-        cfg_text_case("only-net", "[net]\nwidth=32\nheight=32\nchannels=3\n", [r"bad\.cfg:1: the network has no layers"]),
+        cfg_text_case("only-net", "[net]\nwidth=32\nheight=32\nchannels=3\n",
+                      [r"bad\.cfg:1: the network has no layers"]),
         cfg_text_case("route-out-of-range", DETECTOR.replace("[maxpool]", "[route]\nlayers=-5\n\n[maxpool]"),
                       [r"bad\.cfg:\d+: route layer -5 is out of range"]),
-        cfg_text_case("route-no-layers", DETECTOR.replace("[maxpool]", "[route]\n\n[maxpool]"), [r"\[route\] needs layers="]),
+        cfg_text_case("route-no-layers", DETECTOR.replace("[maxpool]", "[route]\n\n[maxpool]"),
+                      [r"\[route\] needs layers="]),
         cfg_text_case("route-sizes", DETECTOR.replace("[convolutional]\nfilters=14", "[route]\nlayers=-1,-2\n\n"
                                                       "[convolutional]\nfilters=14"), [r"route cannot join"]),
-        cfg_text_case("shortcut-no-from", DETECTOR.replace("[maxpool]", "[shortcut]\n\n[maxpool]"), [r"\[shortcut\] needs from="]),
-        cfg_text_case("shortcut-range", DETECTOR.replace("[maxpool]", "[shortcut]\nfrom=-9\n\n[maxpool]"), [r"out of range"]),
+        cfg_text_case("shortcut-no-from", DETECTOR.replace("[maxpool]", "[shortcut]\n\n[maxpool]"),
+                      [r"\[shortcut\] needs from="]),
+        cfg_text_case("shortcut-range", DETECTOR.replace("[maxpool]", "[shortcut]\nfrom=-9\n\n[maxpool]"),
+                      [r"out of range"]),
         cfg_text_case("reorg-stride", DETECTOR.replace("[maxpool]\nsize=2\nstride=2", "[reorg]\nstride=3"), [r"reorg"]),
         cfg_text_case("binary-garbage", bytes(np.random.default_rng(5).integers(0, 256, 4000, dtype=np.uint8)),
                       [r"bad\.cfg:\d+: "]),
@@ -330,8 +356,10 @@ def cfg_cases():
         cfg_text_case("typo-filtres", DETECTOR.replace("filters=14", "filtres=14"),
                       [r"region needs num\*\(coords\+1\+classes\) = 14 input channels, the layer before gives 1"],
                       warns=1),
-        Case("cfg", "fifo", lambda w, f: detect(w, cfg=fifo("x.cfg")(w, f)), (r"x\.cfg: cannot read: is not a regular",)),
-        Case("cfg", "folder", lambda w, f: detect(w, cfg=folder_named("c.cfg")(w, f)), (r"c\.cfg: cannot read: is a folder",)),
+        Case("cfg", "fifo", lambda w, f: detect(w, cfg=fifo("x.cfg")(w, f)),
+             (r"x\.cfg: cannot read: is not a regular",)),
+        Case("cfg", "folder", lambda w, f: detect(w, cfg=folder_named("c.cfg")(w, f)),
+             (r"c\.cfg: cannot read: is a folder",)),
         Case("cfg", "missing", lambda w, f: detect(w, cfg=f / "none.cfg"), (r"none\.cfg: cannot read: No such file",)),
     ]
     for key, value, message in [
@@ -395,12 +423,17 @@ def weights_cases():
     cases = [Case("weights", name, lambda w, f, e=edit: detect(w, weights=weights_of(w, f, e)),
                   (r"bad\.weights: ",) + tuple(msg)) for name, (edit, msg) in edits.items()]
     cases += [
-        Case("weights", "missing", lambda w, f: detect(w, weights=f / "none.weights"), (r"none\.weights: cannot read weights: No such",)),
+        Case("weights", "missing", lambda w, f: detect(w, weights=f / "none.weights"),
+             (r"none\.weights: cannot read weights: No such",)),
         Case("weights", "empty-path", lambda w, f: detect(w, weights=""), (r"the weights path is empty",)),
-        Case("weights", "folder", lambda w, f: detect(w, weights=folder_named("w")(w, f)), (r"w: cannot read weights: is a folder",)),
-        Case("weights", "fifo", lambda w, f: detect(w, weights=fifo("f.weights")(w, f)), (r"f\.weights: cannot read weights: is not a regular",)),
-        Case("weights", "dev-null", lambda w, f: detect(w, weights="/dev/null"), (r"/dev/null: cannot read weights: is not a regular",)),
-        Case("weights", "other-cfg", lambda w, f: detect(w, weights=w.ccfg_weights), (r"ccfg\.weights: expected \d+ bytes",)),
+        Case("weights", "folder", lambda w, f: detect(w, weights=folder_named("w")(w, f)),
+             (r"w: cannot read weights: is a folder",)),
+        Case("weights", "fifo", lambda w, f: detect(w, weights=fifo("f.weights")(w, f)),
+             (r"f\.weights: cannot read weights: is not a regular",)),
+        Case("weights", "dev-null", lambda w, f: detect(w, weights="/dev/null"),
+             (r"/dev/null: cannot read weights: is not a regular",)),
+        Case("weights", "other-cfg", lambda w, f: detect(w, weights=w.ccfg_weights),
+             (r"ccfg\.weights: expected \d+ bytes",)),
         Case("weights", "header-only-train", lambda w, f: train(w, weights=weights_of(w, f, lambda b: b[:20])),
              (r"bad\.weights: expected .* got 20: the header alone",)),
     ]
@@ -413,21 +446,17 @@ def weights_cases():
     nan = poisoned(0, "weights", np.nan)
     cases += [
         Case("weights", "nan-train", lambda w, f: train(w, weights=nan(w, f)), (r"bad\.weights: 1 NaN or infinite",)),
-        Case("weights", "nan-valid", lambda w, f: ["detector", "valid", str(w.data), str(w.cfg), str(nan(w, f)), "-nogpu"],
-             (r"bad\.weights: 1 NaN or infinite",)),
+        Case("weights", "nan-valid", lambda w, f: valid(w, weights=nan(w, f)), (r"bad\.weights: 1 NaN or infinite",)),
         Case("weights", "nan-classifier", lambda w, f: predict(w, weights=_poisoned_classifier(w, f)),
              (r"bad\.weights: 1 NaN or infinite values, the first 1 in layer 0",)),
-        Case("weights", "partial-minus-1", lambda w, f: ["partial", str(w.cfg), str(w.cfg_weights), str(f / "o.weights"), "-1"],
+        Case("weights", "partial-minus-1", lambda w, f: partial(w, f, "-1"),
              (r"partial: layer count must be at least 1, got -1",)),
-        Case("weights", "partial-0", lambda w, f: ["partial", str(w.cfg), str(w.cfg_weights), str(f / "o.weights"), "0"],
-             (r"at least 1, got 0",)),
-        Case("weights", "partial-abc", lambda w, f: ["partial", str(w.cfg), str(w.cfg_weights), str(f / "o.weights"), "x"],
-             (r"layer count must be an integer, got 'x'",)),
-        Case("weights", "partial-out-missing-folder",
-             lambda w, f: ["partial", str(w.cfg), str(w.cfg_weights), str(f / "no" / "o.weights"), "1"],
+        Case("weights", "partial-0", lambda w, f: partial(w, f, "0"), (r"at least 1, got 0",)),
+        Case("weights", "partial-abc", lambda w, f: partial(w, f, "x"), (r"layer count must be an integer, got 'x'",)),
+        Case("weights", "partial-out-missing-folder", lambda w, f: partial(w, f, "1", out=f / "no" / "o.weights"),
              (r"o\.weights: the folder .*no does not exist",)),
-        Case("weights", "partial-truncated", lambda w, f: ["partial", str(w.cfg), str(weights_of(w, f, lambda b: b[:30])),
-                                                           str(f / "o.weights"), "2"], (r"bad\.weights: expected",)),
+        Case("weights", "partial-truncated", lambda w, f: partial(w, f, "2", weights_of(w, f, lambda b: b[:30])),
+             (r"bad\.weights: expected",)),
     ]
     return cases
 
@@ -447,7 +476,8 @@ def png_claiming(width, height):
     def chunk(kind, data):
         return (len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big"))
     ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+            + chunk(b"IEND", b""))
 
 
 def image_cases():
@@ -475,10 +505,12 @@ def image_cases():
     for name, (writer, expect) in bad.items():
         cases.append(file_case("image", f"detect-{name}", writer, detect, "image", expect))
         cases.append(file_case("image", f"predict-{name}", writer, predict, "image", expect))
-    cases.append(Case("image", "later-image-fails", lambda w, f: detect(w, extra=[f / "none.jpg", "-json", f / "r.json"]),
+    cases.append(Case("image", "later-image-fails",
+                      lambda w, f: detect(w, extra=[f / "none.jpg", "-json", f / "r.json"]),
                       (r"none\.jpg: No such file",)))
     cases.append(Case("image", "train-list-names-missing-image",
-                      lambda w, f: train(w, data=_data(w, f, train=_list(f, [f / "none.jpg"]))), (r"none\.jpg: No such",)))
+                      lambda w, f: train(w, data=_data(w, f, train=_list(f, [f / "none.jpg"]))),
+                                         (r"none\.jpg: No such",)))
     return cases
 
 
@@ -541,15 +573,22 @@ def _labelled(folder, label_text, name="img"):
     (folder / "images").mkdir(exist_ok=True)
     (folder / "labels").mkdir(exist_ok=True)
     img = image(folder / "images" / f"{name}.jpg", seed=3)
-    (folder / "labels" / f"{name}.txt").write_bytes(label_text if isinstance(label_text, bytes) else label_text.encode())
+    label = label_text if isinstance(label_text, bytes) else label_text.encode()
+    (folder / "labels" / f"{name}.txt").write_bytes(label)
     return img
+
+
+def labelled(folder, label_text):
+    """A list of one image whose label file holds label_text."""
+    return _list(folder, [_labelled(folder, label_text)])
 
 
 def data_cases():
     cases = []
     for key, value, message in [("classes", "abc", r"bad\.data:1: classes must be an integer, got 'abc'"),
                                 ("classes", "0", r"bad\.data:1: classes must be at least 1, got 0"),
-                                ("classes", "-1", r"classes must be at least 1"), ("classes", "2.5", "must be an integer"),
+                                ("classes", "-1",
+                                 r"classes must be at least 1"), ("classes", "2.5", "must be an integer"),
                                 ("classes", "nan", "must be an integer"), ("top", "x", r"bad\.data:\d+: top must be")]:
         for run in (detect, train):
             cases.append(Case("data", f"{run.__name__}-{key}={value}", lambda w, f, k=key, v=value, r=run:
@@ -558,35 +597,38 @@ def data_cases():
                       (r"top must be at least 1",)))
     cases += [
         Case("data", "missing", lambda w, f: detect(w, data=f / "none.data"), (r"none\.data: cannot read: No such",)),
-        Case("data", "folder", lambda w, f: detect(w, data=folder_named("d.data")(w, f)), (r"d\.data: cannot read: is a folder",)),
-        Case("data", "fifo", lambda w, f: detect(w, data=fifo("p.data")(w, f)), (r"p\.data: cannot read: is not a regular",)),
+        Case("data", "folder", lambda w, f: detect(w, data=folder_named("d.data")(w, f)),
+             (r"d\.data: cannot read: is a folder",)),
+        Case("data", "fifo", lambda w, f: detect(w, data=fifo("p.data")(w, f)),
+             (r"p\.data: cannot read: is not a regular",)),
         Case("data", "no-equals", lambda w, f: detect(w, data=write("x.data", "classes=2\nnames\n")(w, f)),
              (r"x\.data:2: expected 'key=value'",)),
         Case("data", "names-missing", lambda w, f: detect(w, data=_data(w, f, names=f / "none.names")),
              (r"none\.names: cannot open names: No such",)),
-        Case("data", "names-fifo", lambda w, f: detect(w, data=_data(w, f, names=fifo("n.names")(w, f))), (r"is not a regular",)),
-        Case("data", "names-too-few", lambda w, f: detect(w, data=_data(w, f, names=write("one.names", "alpha\n")(w, f))),
-             (r"one\.names: 1 names, but the network has 2 classes",)),
+        Case("data", "names-fifo", lambda w, f: detect(w, data=_data(w, f, names=fifo("n.names")(w, f))),
+             (r"is not a regular",)),
+        Case("data", "names-too-few", lambda w, f: detect(w, data=_data(w, f, names=write("one", "alpha\n")(w, f))),
+             (r"one: 1 names, but the network has 2 classes",)),
         Case("data", "names-empty", lambda w, f: detect(w, data=_data(w, f, names=write("e.names", "")(w, f))),
              (r"e\.names: 0 names, but the network has 2 classes",)),
         Case("data", "train-list-missing", lambda w, f: train(w, data=_data(w, f, train=f / "none.txt")),
              (r"none\.txt: cannot open image list: No such",)),
         Case("data", "train-list-empty", lambda w, f: train(w, data=_data(w, f, train=write("e.txt", "\n\n")(w, f))),
              (r"e\.txt: image list is empty",)),
-        Case("data", "train-list-fifo", lambda w, f: train(w, data=_data(w, f, train=fifo("l.txt")(w, f))), (r"not a regular",)),
-        Case("data", "valid-list-missing", lambda w, f: ["detector", "valid", str(_data(w, f, valid=f / "v.txt")),
-                                                         str(w.cfg), str(w.cfg_weights), "-nogpu"], (r"v\.txt: cannot open",)),
+        Case("data", "train-list-fifo", lambda w, f: train(w, data=_data(w, f, train=fifo("l.txt")(w, f))),
+             (r"not a regular",)),
+        Case("data", "valid-list-missing", lambda w, f: valid(w, data=_data(w, f, valid=f / "v.txt")),
+             (r"v\.txt: cannot open",)),
         Case("data", "backup-is-a-file", lambda w, f: train(w, data=_data(w, f, backup=write("b", "x")(w, f))),
              (r"bad\.data:5: backup=.*b is a file, not a folder",)),
-        Case("data", "backup-under-a-file", lambda w, f: train(w, data=_data(w, f, backup=write("b", "x")(w, f) / "sub")),
+        Case("data", "backup-under-a-file", lambda w, f: train(w, data=_data(w, f, backup=write("b", "x")(w, f) / "s")),
              (r"bad\.data:5: backup=.*cannot be created",)),
-        Case("data", "results-is-a-file", lambda w, f: ["detector", "valid", str(_data(w, f, results=write("r", "x")(w, f))),
-                                                        str(w.cfg), str(w.cfg_weights), "-nogpu"],
+        Case("data", "results-is-a-file", lambda w, f: valid(w, data=_data(w, f, results=write("r", "x")(w, f))),
              (r"bad\.data:6: results=.*r is a file, not a folder",)),
-        Case("data", "classifier-labels-missing", lambda w, f: ["classifier", "train", str(_cdata(w, f, labels=f / "no.txt")),
-                                                                str(w.ccfg), "-nogpu"], (r"no\.txt: cannot open names",)),
-        Case("data", "classifier-classes=abc", lambda w, f: ["classifier", "train", str(_cdata(w, f, classes="abc")),
-                                                             str(w.ccfg), "-nogpu"], (r"classes must be an integer",)),
+        Case("data", "classifier-labels-missing", lambda w, f: ctrain(w, _cdata(w, f, labels=f / "no.txt")),
+             (r"no\.txt: cannot open names",)),
+        Case("data", "classifier-classes=abc", lambda w, f: ctrain(w, _cdata(w, f, classes="abc")),
+             (r"classes must be an integer",)),
     ]
     labels = {
         "4-fields": ("0 0.5 0.5 0.2\n", r"img\.txt:1: expected 'class x y w h', got '0 0\.5 0\.5 0\.2'"),
@@ -598,21 +640,23 @@ def data_cases():
         "w-inf": ("0 0.5 0.5 inf 0.1\n", r"img\.txt:1: box coordinates must be finite numbers"),
         "h-nan": ("0 0.5 0.5 0.2 nan\n", r"img\.txt:1: box coordinates must be finite"),
         "x-nan": ("0 nan 0.5 0.2 0.1\n", r"img\.txt:1: box coordinates must be finite"),
-        "not-utf8": (b"0 0.5 0.5 0.2 0.1\n\xff\xfe 1 2 3\n", r"img\.txt:2: expected 'class x y w h', got '\ufffd\ufffd 1 2 3'"),
+        "not-utf8": (b"0 0.5 0.5 0.2 0.1\n\xff\xfe 1 2 3\n",
+                     r"img\.txt:2: expected 'class x y w h', got '\ufffd\ufffd 1 2 3'"),
         "binary": (bytes(range(256)), r"img\.txt:\d+: expected"),
     }
     for name, (text, message) in labels.items():
-        cases.append(Case("data", f"label-{name}", lambda w, f, t=text: train(w, data=_data(w, f, train=_list(f, [_labelled(f, t)]))),
-                          (message,)))
+        cases.append(Case("data", f"label-{name}",
+                          lambda w, f, t=text: train(w, data=_data(w, f, train=labelled(f, t))), (message,)))
         if name in ("4-fields", "class-range", "w-inf"):
-            cases.append(Case("data", f"map-label-{name}", lambda w, f, t=text: [
-                "detector", "map", str(_data(w, f, valid=_list(f, [_labelled(f, t)]))), str(w.cfg), str(w.cfg_weights),
-                "-nogpu"], (message,)))
-    cases.append(Case("data", "label-missing", lambda w, f: train(w, data=_data(w, f, train=_list(f, [_unlabelled(f)]))),
+            cases.append(Case("data", f"map-label-{name}", lambda w, f, t=text: valid(
+                w, "map", data=_data(w, f, valid=labelled(f, t))), (message,)))
+    cases.append(Case("data", "label-missing",
+                      lambda w, f: train(w, data=_data(w, f, train=_list(f, [_unlabelled(f)]))),
                       (r"labels/u\.txt: cannot open label file: No such",)))
     cases.append(Case("data", "anchors-label-w-inf", lambda w, f: [
-        "detector", "calc_anchors", str(_data(w, f, train=_list(f, [_labelled(f, "0 0.5 0.5 inf 0.1\n")]))),
-        "-num_of_clusters", "1"], (r"img\.txt:1: box coordinates must be finite",)))
+        "detector", "calc_anchors", str(_data(w, f, train=labelled(f, "0 0.5 0.5 inf 0.1\n"))),
+        "-num_of_clusters", "1"],
+        (r"img\.txt:1: box coordinates must be finite",)))
     return cases
 
 
@@ -634,7 +678,7 @@ def odd_data_cases():
     """Valid but unusual: boxes outside the image (a warning naming the file, then training as Darknet), names,
     labels and lists that are not UTF-8, a list of paths with non-UTF-8 bytes, CRLF files."""
     def outside(w, folder):
-        return train(w, data=_data(w, folder, train=_list(folder, [_labelled(folder, "0 1.4 0.5 0.3 -0.2\n1 .5 .5 .2 .2\n")])))
+        return train(w, data=_data(w, folder, train=labelled(folder, "0 1.4 0.5 0.3 -0.2\n1 .5 .5 .2 .2\n")))
 
     def latin1_path(w, folder):
         (folder / "images").mkdir()
@@ -655,7 +699,7 @@ def odd_data_cases():
         return detect(w, cfg=cfg, data=data)
 
     def crlf_labels(w, folder):
-        return train(w, data=_data(w, folder, train=_list(folder, [_labelled(folder, "0 .5 .5 .2 .2\r\n1 .3 .3 .1 .1\r\n")])))
+        return train(w, data=_data(w, folder, train=labelled(folder, "0 .5 .5 .2 .2\r\n1 .3 .3 .1 .1\r\n")))
 
     def latin1_names(w, folder):
         return detect(w, data=_data(w, folder, names=write("n.names", b"caf\xe9\nb\xeata\n")(w, folder)))
@@ -665,7 +709,7 @@ def odd_data_cases():
             Case("data", "ok-crlf", crlf, (r"Predicted in",), ok=True),
             Case("data", "ok-crlf-labels", crlf_labels, (r"Saved",), ok=True),
             Case("data", "ok-latin1-names", latin1_names, (r"Predicted in",), ok=True),
-            Case("data", "ok-tabs-and-spaces-cfg", lambda w, f: detect(w, cfg=write("t.cfg", DETECTOR.replace("=", " \t= "))(w, f)),
+            Case("data", "ok-tabs-and-spaces-cfg", lambda w, f: detect(w, cfg=write("t.cfg", SPACED)(w, f)),
                  (r"Predicted in",), ok=True)]
 
 
@@ -685,7 +729,7 @@ def cli_cases():
     valid = lambda w, extra: ["detector", "valid", str(w.data), str(w.cfg), str(w.cfg_weights), "-nogpu", *extra]
     mean_ap = lambda w, extra: ["detector", "map", str(w.data), str(w.cfg), str(w.cfg_weights), "-nogpu", *extra]
     anchors = lambda w, extra: ["detector", "calc_anchors", str(w.data), *extra]
-    ctrain = lambda w, extra: ["classifier", "train", str(w.cdata), str(w.ccfg), "-nogpu", *extra]
+
     table = [
         ("map-iou=2", mean_ap, ["-iou", "2"], r"flag -iou must be between 0 and 1, got 2"),
         ("map-iou=-0.5", mean_ap, ["-iou", "-0.5"], r"flag -iou must be between 0 and 1"),
@@ -703,13 +747,18 @@ def cli_cases():
         ("anchors-clusters=1000", anchors, ["-num_of_clusters", "1000"], r"-num_of_clusters must be in \[1, 3\]"),
         ("anchors-plot-missing-folder", anchors, ["-show", "-plot", "/nonexistent/dir/a.png"],
          r"-plot /nonexistent/dir/a\.png: the folder /nonexistent/dir does not exist"),
-        ("train-max_batches=0", lambda w, e: train(w)[:-2] + e, ["-max_batches", "0"], r"flag -max_batches must be at least 1, got 0"),
-        ("train-max_batches=-1", lambda w, e: train(w)[:-2] + e, ["-max_batches", "-1"], r"flag -max_batches must be at least 1"),
-        ("train-max_batches=x", lambda w, e: train(w)[:-2] + e, ["-max_batches", "x"], r"flag -max_batches expects an integer"),
-        ("ctrain-max_batches=0", ctrain, ["-max_batches", "0"], r"flag -max_batches must be at least 1"),
+        ("train-max_batches=0", lambda w, e: train(w)[:-2] + e, ["-max_batches", "0"],
+         r"flag -max_batches must be at least 1, got 0"),
+        ("train-max_batches=-1", lambda w, e: train(w)[:-2] + e, ["-max_batches", "-1"],
+         r"flag -max_batches must be at least 1"),
+        ("train-max_batches=x", lambda w, e: train(w)[:-2] + e, ["-max_batches", "x"],
+         r"flag -max_batches expects an integer"),
+        ("ctrain-max_batches=0", lambda w, e: ctrain(w, w.cdata, *e), ["-max_batches", "0"],
+         r"flag -max_batches must be at least 1"),
         ("train-resumed-done", lambda w, e: train(w, weights=w.trained)[:-2] + e, ["-max_batches", "1"],
          r"trained\.weights: already trained 50 batches \(100 images\), max_batches is 1"),
-        ("gpus=abc", lambda w, e: detect(w, extra=e), ["-gpus", "abc"], r"flag -gpus expects GPU numbers separated by commas"),
+        ("gpus=abc", lambda w, e: detect(w, extra=e), ["-gpus", "abc"],
+         r"flag -gpus expects GPU numbers separated by commas"),
         ("gpus=0,x", lambda w, e: detect(w, extra=e), ["-gpus", "0,x"], r"flag -gpus expects GPU numbers"),
         ("gpus=-1", lambda w, e: detect(w, extra=e), ["-gpus", "-1"], r"flag -gpus expects GPU numbers"),
         ("train-gpus=abc", lambda w, e: train(w, extra=e), ["-gpus", "abc"], r"flag -gpus expects"),
@@ -727,23 +776,31 @@ def cli_cases():
     for name, run, extra, message in table:
         cases.append(Case("cli", name, lambda w, f, r=run, e=extra: r(w, e), (message,)))
     cases += [
-        Case("cli", "json-is-a-folder", lambda w, f: detect(w, extra=["-json", folder_named("j")(w, f)]), (r"-json .*j is a folder",)),
+        Case("cli", "json-is-a-folder", lambda w, f: detect(w, extra=["-json", folder_named("j")(w, f)]),
+             (r"-json .*j is a folder",)),
         Case("cli", "unknown-command", lambda w, f: ["detector", "fly"], (r"unknown command 'detector fly'",)),
-        Case("cli", "unknown-command-long", lambda w, f: ["x" * 5000], (r"unknown command 'x{100}\.\.\. \(5000 characters\)'",)),
-        Case("cli", "detect-usage", lambda w, f: ["detector", "test", str(w.data)], (r"usage: darknet-py detector test",)),
+        Case("cli", "unknown-command-long", lambda w, f: ["x" * 5000],
+             (r"unknown command 'x{100}\.\.\. \(5000 characters\)'",)),
+        Case("cli", "detect-usage", lambda w, f: ["detector", "test", str(w.data)],
+             (r"usage: darknet-py detector test",)),
         Case("cli", "train-usage", lambda w, f: ["detector", "train"], (r"usage: darknet-py detector train",)),
-        Case("cli", "predict-usage", lambda w, f: ["classifier", "predict", str(w.cdata)], (r"usage: darknet-py classifier",)),
+        Case("cli", "predict-usage", lambda w, f: ["classifier", "predict", str(w.cdata)],
+             (r"usage: darknet-py classifier",)),
         Case("cli", "valid-usage", lambda w, f: ["detector", "valid"], (r"usage: darknet-py detector valid",)),
         Case("cli", "partial-usage", lambda w, f: ["partial", str(w.cfg)], (r"usage: darknet-py partial",)),
-        Case("cli", "anchors-usage", lambda w, f: ["detector", "calc_anchors"], (r"usage: darknet-py detector calc_anchors",)),
+        Case("cli", "anchors-usage", lambda w, f: ["detector", "calc_anchors"],
+             (r"usage: darknet-py detector calc_anchors",)),
         Case("cli", "wordtree-usage", lambda w, f: ["wordtree", "build"], (r"usage: darknet-py wordtree build",)),
         Case("cli", "wordtree-missing-graph", lambda w, f: ["wordtree", "build", str(f / "g.txt"), str(f / "l.txt"),
-                                                            str(f / "o.tree")], (r"g\.txt: cannot read concept graph",)),
-        Case("cli", "weights-get-unknown", lambda w, f: ["weights", "get", "nosuchnet", "-dest", str(f)], (r"nosuchnet",)),
+                                                            str(f / "o.tree")],
+                                                                (r"g\.txt: cannot read concept graph",)),
+        Case("cli", "weights-get-unknown", lambda w, f: ["weights", "get", "nosuchnet", "-dest", str(f)],
+             (r"nosuchnet",)),
     ]
     return cases
 
 
 def corpus():
     """Every case, bad and odd."""
-    return cfg_cases() + weights_cases() + image_cases() + odd_image_cases() + data_cases() + odd_data_cases() + cli_cases()
+    return (cfg_cases() + weights_cases() + image_cases() + odd_image_cases() + data_cases() + odd_data_cases()
+            + cli_cases())
