@@ -26,21 +26,28 @@ from darknet_py.train.train_classifier import ClassifierTraining
 from test_train_classifier import small_cfg, synthetic_set
 from test_train_detector import BATCH, Run, seen_in
 
-# The command line with a checkpoint every batch and each save's fsync (between writing the temp file and
-# renaming it over the real one) marked in a file and, at save number PAUSE_AT, held for PAUSE seconds.
+# The command line with a checkpoint every batch, each save's fsync (between writing the temp file and renaming
+# it over the real one) logged in a marker file and, at save number PAUSE_AT, held until the test creates
+# <marker>.go; a SIGINT handler changing meanwhile (the first Ctrl-C taken) is logged too. No timing involved.
 DRIVER = """
-import os, sys, time
+import os, signal, sys, time
 from darknet_py import cli
 from darknet_py.train import train_detector as td
-data, cfg, marker, pause_at, pause, max_batches = sys.argv[1:7]
+data, cfg, marker, pause_at, max_batches = sys.argv[1:6]
 td.BACKUP_EVERY = 1
 real_fsync, saves = os.fsync, []
+def log(line):
+    with open(marker, "a") as f:
+        f.write(line + "\\n")
 def fsync(fd):
     saves.append(fd)
-    with open(marker, "a") as f:
-        f.write(f"{len(saves)}\\n")
-    if len(saves) == int(pause_at):
-        time.sleep(float(pause))
+    log(f"save {len(saves)}")
+    handler = signal.getsignal(signal.SIGINT)
+    while len(saves) == int(pause_at) and not os.path.exists(marker + ".go"):
+        if signal.getsignal(signal.SIGINT) is not handler:
+            handler = signal.getsignal(signal.SIGINT)
+            log("signal taken")
+        time.sleep(.01)
     real_fsync(fd)
 os.fsync = fsync
 sys.exit(cli.main(["detector", "train", data, cfg, "-max_batches", max_batches, "-nogpu"]))
@@ -69,22 +76,23 @@ def loads(cfg, path):
 class Driver:
     """DRIVER in a subprocess, training `cfg` from scratch."""
 
-    def __init__(self, run, cfg, pause_at=0, pause=0, max_batches=50):
-        self.marker = Path(cfg).with_suffix(".saves")
+    def __init__(self, run, cfg, pause_at=0, max_batches=50):
+        self.marker = Path(cfg).with_suffix(".log")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", DRIVER, str(run.data), cfg, str(self.marker), str(pause_at), str(pause),
-             str(max_batches)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            [sys.executable, "-c", DRIVER, str(run.data), cfg, str(self.marker), str(pause_at), str(max_batches)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
-    def saves(self):
-        return len(self.marker.read_text().split()) if self.marker.exists() else 0
-
-    def wait_for_save(self, n, timeout=60):
+    def wait_for(self, line, timeout=120):
+        """Until the driver has logged `line` ("save 3", "signal taken")."""
         deadline = time.time() + timeout
-        while self.saves() < n:
+        while not (self.marker.exists() and line in self.marker.read_text().splitlines()):
             assert self.proc.poll() is None, self.proc.communicate()
-            assert time.time() < deadline, f"no save {n} after {timeout} s"
+            assert time.time() < deadline, f"no '{line}' after {timeout} s"
             time.sleep(.02)
+
+    def go(self):
+        """Let the held save go on."""
+        Path(f"{self.marker}.go").touch()
 
     def finish(self):
         out, err = self.proc.communicate(timeout=120)
@@ -93,8 +101,8 @@ class Driver:
 
 def test_kill_9_during_a_save_leaves_whole_files_and_the_resume_cleans_up(run):
     cfg = run.cfg("killed")
-    driver = Driver(run, cfg, pause_at=3, pause=60)  # saves 1, 2: batch 1's .backup and _1; 3: batch 2's .backup
-    driver.wait_for_save(3)
+    driver = Driver(run, cfg, pause_at=3)  # saves 1, 2: batch 1's .backup and _1; 3: batch 2's .backup
+    driver.wait_for("save 3")
     driver.proc.send_signal(signal.SIGKILL)
     driver.finish()
     assert loads(cfg, run.backup / "killed.backup") == BATCH and loads(cfg, run.backup / "killed_1.weights") == BATCH
@@ -121,9 +129,11 @@ def test_a_live_runs_temp_files_are_left_alone(run, every_batch):
 
 def test_sigint_during_a_save_finishes_it_then_saves_the_batch_and_says_where(run):
     cfg = run.cfg("interrupted")
-    driver = Driver(run, cfg, pause_at=1, pause=1.5)
-    driver.wait_for_save(1)
+    driver = Driver(run, cfg, pause_at=1)
+    driver.wait_for("save 1")
     driver.proc.send_signal(signal.SIGINT)
+    driver.wait_for("signal taken")
+    driver.go()
     status, _, err = driver.finish()
     last = run.backup / "interrupted_last.weights"
     assert status == 130, err
@@ -138,7 +148,7 @@ def test_sigint_during_a_save_finishes_it_then_saves_the_batch_and_says_where(ru
 def test_sigterm_saves_the_batch_under_way(run):
     cfg = run.cfg("terminated")
     driver = Driver(run, cfg)
-    driver.wait_for_save(1)
+    driver.wait_for("save 1")
     driver.proc.send_signal(signal.SIGTERM)
     status, out, err = driver.finish()
     batch = int(err.splitlines()[-1].split("after batch ")[1].split(";")[0])
@@ -150,10 +160,10 @@ def test_sigterm_saves_the_batch_under_way(run):
 
 def test_a_second_ctrl_c_stops_at_once_and_removes_the_half_written_file(run):
     cfg = run.cfg("impatient")
-    driver = Driver(run, cfg, pause_at=1, pause=60)
-    driver.wait_for_save(1)
+    driver = Driver(run, cfg, pause_at=1)
+    driver.wait_for("save 1")
     driver.proc.send_signal(signal.SIGINT)
-    time.sleep(.3)
+    driver.wait_for("signal taken")  # the first one reached the handler: the next is Python's default
     driver.proc.send_signal(signal.SIGINT)
     status, _, err = driver.finish()
     assert status == 130 and err.splitlines()[-1] == "darknet-py: interrupted" and "Traceback" not in err
