@@ -51,8 +51,8 @@ class Network:
         return cls(parse_cfg(path))
 
     def read_training_options(self, net):
-        """parse_net_options: the hyper-parameters training reads (kept as Darknet names them); check_trainable
-        refuses those training cannot run with (train/schedule.py: check_training_options)."""
+        """parse_net_options: the hyper-parameters training reads (kept as Darknet names them); training refuses
+        those it cannot run with (train/schedule.py: check_training_options)."""
         self.batch_size = net.int("batch", 1)
         self.subdivisions = net.int("subdivisions", 1)
         self.minibatch = max(1, self.batch_size // max(1, self.subdivisions))  # net->batch = batch/subdivisions
