@@ -146,7 +146,7 @@ def isolated_errors(net, x, ref, fast=False):
     with blas.single_threaded() if fast else contextlib.nullcontext():
         for i, layer in enumerate(net.layers):
             inp = np.array(x if i == 0 else expected[i - 1], np.float32)  # a copy: [cost] may write into it
-            op = fast_engine.op(net, i) if fast else None
+            op = fast_engine.op(net, i, inp, threads.thread_count()) if fast else None
             if op is None:
                 layer.forward(inp, net)
             else:
