@@ -183,14 +183,17 @@ def same_pixel(ours, corner):
     return int(corner) == ours or (abs(corner - round(corner)) < 1e-3 and abs(round(corner) - ours) <= 1)
 
 
-def same_detections(ours, rows):
+def same_detections(ours, rows, sizes):
     """Every detection of ours matches one row (batch, left, top, right, bottom, class, prob) and none is
     left: same batch and class, probability within 1e-5, pixel box as draw_detections truncates it (a
-    corner within 1e-3 of a whole pixel may fall on either side)."""
+    corner within 1e-3 of a whole pixel may fall on either side), each corner clamped into its image
+    (width, height) as boxes.pixel_box clamps it."""
     left = [list(r) for r in rows]
     for b, k, prob, box in ours:
+        w, h = sizes[b]
         match = [r for r in left if int(r[0]) == b and int(r[5]) == k and abs(r[6] - prob) < 1e-5
-                 and all(same_pixel(v, c) for v, c in zip(box, r[1:5]))]
+                 and all(same_pixel(v, min(max(c, 0), size - 1))
+                         for v, c, size in zip(box, r[1:5], (w, h, w, h)))]
         assert match, f"no row for detection {(b, k, prob, box)}"
         left.remove(match[0])
     assert not left, f"{len(left)} rows darknet-py does not give, e.g. {left[0]}"
@@ -208,7 +211,7 @@ def test_decoded_detections_equal_ours(tmp_path, random_weights, thresh):
     ours = found_rows(net, images, thresh)
     assert len({b for b, *_ in ours}) == 3, "every image should have detections"
     for engine in ("onnxruntime", "openvino"):
-        same_detections(ours, ENGINES[engine](path, feeds)["detections"])
+        same_detections(ours, ENGINES[engine](path, feeds)["detections"], feeds["image_size"])
 
 
 def test_metadata(tmp_path, random_weights):
