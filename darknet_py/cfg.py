@@ -20,10 +20,11 @@ SECTION_ALIASES = {
     "conn": "connected", "connected": "connected",
     "reorg": "reorg", "route": "route", "region": "region", "dropout": "dropout",
     "cost": "cost", "shortcut": "shortcut", "batchnorm": "batchnorm",
+    "upsample": "upsample", "yolo": "yolo", "detection": "detection", "local": "local", "crop": "crop",
 }
-# Sections the original accepts but darknet-py does not build (none is used by YOLOv2/YOLO9000/Darknet-19).
-KNOWN_UNSUPPORTED = {"lrn", "normalization", "deconv", "deconvolutional", "yolo", "detection", "upsample",
-                     "activation", "logistic", "l2norm", "crop", "local", "rnn", "gru", "lstm", "crnn", "iseg"}
+# Sections the original accepts but darknet-py does not build (none is in the original's image cfgs).
+KNOWN_UNSUPPORTED = {"lrn", "normalization", "deconv", "deconvolutional", "activation", "logistic", "l2norm",
+                     "rnn", "gru", "lstm", "crnn", "iseg"}
 
 
 class Section:

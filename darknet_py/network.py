@@ -8,7 +8,7 @@ from .errors import DarknetError
 from .gpu.device import array_module
 from .layers import LAYER_TYPES
 
-LOSS_LAYERS = ("softmax", "cost", "region")  # the layer types whose l.cost calc_network_cost averages
+LOSS_LAYERS = ("softmax", "cost", "region", "yolo", "detection")  # the layer types with an l.cost (calc_network_cost)
 
 
 class Network:

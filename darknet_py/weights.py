@@ -5,6 +5,7 @@ are < 1000, else an int32 (the 16-byte headers of pjreddie's older files). Then,
   convolutional: biases[n], (scales, rolling_mean, rolling_variance)[n] if batch_normalize, weights[n][c/g][k][k]
   connected:     biases[out], weights[out][in], then (scales, rolling_mean, rolling_variance) if batch_normalize
   batchnorm:     scales, rolling_mean, rolling_variance
+  local:         biases[n][out_h][out_w], weights[out_h*out_w][n][c][k][k]
 We save as Darknet does: version 0.2.0 with an 8-byte seen.
 """
 import os
@@ -41,7 +42,15 @@ def layer_arrays(layer, loading=False):
         return arrays
     if layer.type == "batchnorm":
         return [layer.scales, layer.rolling_mean, layer.rolling_variance]
+    if layer.type == "local":
+        return [layer.biases, layer.weights]
     return []
+
+
+def fan_in(layer):
+    """The inputs each output of a layer with weights sums: a filter's c*k*k, a connected row's inputs,
+    a [local] location's c*k*k."""
+    return layer.weights.shape[-1] if layer.type == "local" else layer.weights[0].size
 
 
 def _read_header(f, path):
@@ -173,8 +182,7 @@ def write_random_weights(net, path, seed=0):
     for layer in net.layers:
         if not hasattr(layer, "weights"):
             continue
-        fan_in = layer.weights[0].size
-        layer.weights[...] = rng.normal(0, np.sqrt(2.0 / fan_in), layer.weights.shape)
+        layer.weights[...] = rng.normal(0, np.sqrt(2.0 / fan_in(layer)), layer.weights.shape)
         layer.biases[...] = rng.normal(0, .1, layer.biases.shape)
         if getattr(layer, "batch_normalize", 0):
             layer.scales[...] = rng.uniform(.5, 1.5, layer.scales.shape)

@@ -85,10 +85,11 @@ def relative_error(ours, ref):
 
 def sane_parameters(net, seed=0):
     """write_random_weights' values, in memory."""
+    from darknet_py.weights import fan_in
     rng = np.random.default_rng(seed)
     for layer in net.layers:
         if hasattr(layer, "weights"):
-            layer.weights[...] = rng.normal(0, np.sqrt(2.0 / layer.weights[0].size), layer.weights.shape)
+            layer.weights[...] = rng.normal(0, np.sqrt(2.0 / fan_in(layer)), layer.weights.shape)
             layer.biases[...] = rng.normal(0, .1, layer.biases.shape)
         if getattr(layer, "batch_normalize", 0) or layer.type == "batchnorm":
             layer.scales[...] = rng.uniform(.5, 1.5, layer.scales.shape)

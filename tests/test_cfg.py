@@ -39,7 +39,12 @@ def test_maxpool_odd_and_stride_one(tmp_path):
 
 
 @pytest.mark.parametrize("text,line,message", [
-    (HEAD + "[convolutional]\nfilters=4\n[yolo]\n", 7, "not supported"),
+    (HEAD + "[convolutional]\nfilters=4\n[lstm]\n", 7, "not supported"),
+    (HEAD + "[convolutional]\nfilters=4\n[yolo]\n", 7, "input channels"),
+    (HEAD + "[convolutional]\nfilters=4\n[yolo]\nmask=0,3\nnum=3\n", 8, "mask"),
+    (HEAD + "[convolutional]\nfilters=4\n[upsample]\nstride=-3\n", 7, "downsample needs"),
+    (HEAD + "[local]\nsize=5\npad=1\n", 5, "size=3"),
+    (HEAD + "[crop]\ncrop_width=40\ncrop_height=20\n", 5, "does not fit"),
     (HEAD + "[convolutional]\nfilters=4\n[conv2d]\n", 7, "unknown section"),
     (HEAD + "[convolutional]\nfilters 4\n", 6, "key=value"),
     (HEAD + "[convolutional]\nfilters=four\n", 6, "must be an integer"),

@@ -275,9 +275,9 @@ class Winograd(FastConv):
 
 def make_conv(layer, pool, method=None):
     """The fast method for a [convolutional] layer (pool: the next layer, fused if it can be), or None
-    where the reference must run (grouped convolutions). method: one of candidates(layer) (the tuner's
-    measured choice), else the shape rule below."""
-    if layer.groups != 1:
+    where the reference must run (grouped, binary and xnor convolutions). method: one of candidates(layer) (the
+    tuner's measured choice), else the shape rule below."""
+    if layer.groups != 1 or layer.binary or layer.xnor:
         return None
     method = method or rule_method(layer)
     op = CANDIDATES[method](layer, pool)
@@ -311,8 +311,8 @@ CANDIDATES = {
 
 
 def candidates(layer):
-    """The methods that compute this layer (grouped convolutions: none, the reference runs)."""
-    if layer.groups != 1:
+    """The methods that compute this layer (grouped, binary and xnor convolutions: none, the reference runs)."""
+    if layer.groups != 1 or layer.binary or layer.xnor:
         return []
     if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
         return ["pointwise"]

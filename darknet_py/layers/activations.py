@@ -3,6 +3,8 @@
 Darknet computes gradients from the *output* (e.g. logistic' = y*(1-y)), so `gradient(name, y)` takes y.
 Functions take and return arrays of the caller's array module (numpy or CuPy) and keep float32.
 """
+import numpy as np
+
 from ..gpu.device import array_module as _xp
 
 
@@ -12,7 +14,8 @@ def _f(x, v):
 
 def _logistic(x):
     xp = _xp(x)
-    return (1 / (1 + xp.exp(-x))).astype(x.dtype, copy=False)
+    with np.errstate(over="ignore"):  # exp(-x) is inf below x = -88: 1/(1 + inf) = 0, as Darknet's C gives
+        return (1 / (1 + xp.exp(-x))).astype(x.dtype, copy=False)
 
 
 def _stair(x):

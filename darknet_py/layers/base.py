@@ -1,5 +1,19 @@
 """What every layer has, as Darknet's `struct layer` fields that all types share."""
+import numpy as np
+
 from ..gpu.device import array_module, like
+
+
+def init_rng():
+    """The generator a layer draws its initial weights from (make_*_layer's rand_normal/rand_uniform): seeded
+    from numpy's global state, so np.random.seed makes a network's initial weights reproducible, and drawing
+    float32 directly (a YOLOv3's 62 M weights in 0.3 s rather than 1.6 s)."""
+    return np.random.default_rng(np.random.randint(2**32, dtype=np.uint64))
+
+
+def uniform(scale, shape):
+    """scale * rand_uniform(-1, 1) for every value of an array of `shape` (float32)."""
+    return (init_rng().random(shape, np.float32) * 2 - 1) * np.float32(scale)
 
 
 class Layer:
@@ -65,6 +79,12 @@ class Layer:
         if need > have:
             raise self.error(f"{count} weights need {need / 2 ** 30:.1f} GiB to initialise, more than this "
                              f"machine's {have / 2 ** 30:.1f} GiB of memory")
+
+    def set_loss(self, delta, cost, stats):
+        """A loss layer's training forward: its delta (target - output), its cost and the line Darknet prints."""
+        self.delta[...] = array_module(self.delta).asarray(delta).reshape(self.delta.shape)
+        self.cost, self.stats = cost, stats
+        print(stats.line())
 
     def error(self, message):
         from ..errors import CfgError

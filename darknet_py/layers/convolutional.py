@@ -1,11 +1,21 @@
-"""[convolutional] (`convolutional_layer.c`, `im2col.c`): im2col + GEMM, then batchnorm or bias, then activation."""
+"""[convolutional] (`convolutional_layer.c`, `im2col.c`): im2col + GEMM, then batchnorm or bias, then activation.
+
+`binary=1` convolves with binarized weights (each filter's sign times its mean |w|, binarize_weights);
+`xnor=1` binarizes the weights and the input (+1 where x > 0, else -1, binarize_cpu). Darknet's CPU
+forward binarizes only for xnor (its one trace of `binary` swaps the weight pointers of a by-value copy of the
+layer, to binary weights it never computed), so a CPU build runs binary=1 layers on the real weights.
+Its GPU forward binarizes for both; we follow the GPU (see README, "Where Darknet has bugs"). Training follows the GPU
+backward too: the weight gradient against the (binarized) input the forward saw, the input delta through
+the binarized weights and, for xnor, the hardtan gradient of the real input (a straight-through
+estimator); the real weights are the ones updated and saved.
+"""
 import numpy as np
 
 from ..cpu.threads import run_parts, run_slices
 from ..gpu.device import array_module
 from .activations import activate, gradient
 from .activations import from_cfg as activation_from_cfg
-from .base import Layer
+from .base import Layer, init_rng
 from .batchnorm import BatchnormParams
 
 
@@ -43,6 +53,15 @@ def col2im(cols, size, stride, padding, h, w):
     return padded[:, :, padding:padding + h, padding:padding + w]
 
 
+def binarize_weights(weights):
+    """binarize_weights: per filter (first axis), +mean|w| where w > 0, else -mean|w|."""
+    xp = array_module(weights)
+    flat = weights.reshape(weights.shape[0], -1)
+    mean = xp.abs(flat).sum(axis=1, keepdims=True, dtype=np.float64) / flat.shape[1]
+    mean = mean.astype(weights.dtype)
+    return xp.where(flat > 0, mean, -mean).reshape(weights.shape)
+
+
 class ConvolutionalLayer(Layer, BatchnormParams):
     type = "convolutional"
 
@@ -59,9 +78,9 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         layer.activation = activation_from_cfg(section, "logistic")  # Darknet's default is logistic
         layer.batch_normalize = section.int("batch_normalize", 0)
         layer.flipped = section.int("flipped", 0)
-        for key in ("binary", "xnor"):  # read as float convolutions they would give wrong numbers silently
-            if section.int(key, 0):
-                raise section.error(f"{key}=1 convolutions are not implemented in darknet-py", key)
+        layer.binary = section.int("binary", 0)
+        layer.xnor = section.int("xnor", 0)
+        section.float("dot", 0)  # parse_convolutional reads it for a GPU debugging aid (dot_error_gpu)
         for key in ("filters", "size", "stride", "groups"):
             value = getattr(layer, key)
             if value < 1:
@@ -76,7 +95,7 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         layer.check_weights_memory(n * c // g * k * k)
         # make_convolutional_layer: scale = sqrt(2/(size*size*c/groups)), weights ~ scale*N(0,1).
         scale = np.sqrt(2.0 / (k * k * c / g))
-        layer.weights = (scale * np.random.standard_normal((n, c // g, k, k))).astype(np.float32)
+        layer.weights = init_rng().standard_normal((n, c // g, k, k), np.float32) * np.float32(scale)
         layer.biases = np.zeros(n, np.float32)
         if layer.batch_normalize:
             layer.init_batchnorm(n)
@@ -102,7 +121,10 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         xp = array_module(x)
         n, out_h, out_w = self.out_shape
         b, g = x.shape[0], self.groups
-        weights = xp.asarray(self.weights).reshape(g, n // g, -1)
+        weights = self.forward_weights(xp, x.dtype).reshape(g, n // g, -1)
+        if self.xnor:
+            self.real_input = x  # the backward's hardtan gradient is of the input before binarization
+            x = xp.where(x > 0, x.dtype.type(1), x.dtype.type(-1))
         out = xp.empty((b, n, out_h, out_w), xp.result_type(weights, x))
         columns = []
 
@@ -120,6 +142,11 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         run_slices(activation, b)
         self.output = out
         return out
+
+    def forward_weights(self, xp, dtype):
+        """The weights the GEMMs use: binarized for binary/xnor layers, else the layer's own."""
+        weights = xp.asarray(self.weights, dtype)
+        return binarize_weights(weights) if self.binary or self.xnor else weights
 
     @property
     def _is_1x1(self):
@@ -151,7 +178,7 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         run_slices(activation_gradient, b)
         self.normalize_or_add_bias_backward(d)
         d = d.reshape(b, g, n // g, out_h * out_w)
-        weights = xp.asarray(self.weights, d.dtype).reshape(g, n // g, -1)
+        weights = self.forward_weights(xp, d.dtype).reshape(g, n // g, -1)
         gradients = [None] * len(self.train_columns)
 
         def slice_backward(part):
@@ -179,6 +206,8 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         run_parts(slice_backward, len(self.train_columns))
         self.train_columns = None
         self.accumulate("weight_updates", sum(gradients[1:], gradients[0]).reshape(self.weights.shape))
+        if self.xnor and delta is not None:  # backward_convolutional_layer_gpu: the straight-through estimator
+            delta *= gradient("hardtan", self.real_input)
 
     def summary(self, index):
         c, h, w = self.in_shape

@@ -21,7 +21,22 @@ def load_tree(section, key):
     return Tree.read(path) if path else None
 
 
-class RegionLayer(Layer):
+class AnchorPlanes(Layer):
+    """What [region] and [yolo] share: `num` anchors x (coords + 1 + classes) entry planes of the input."""
+
+    @property
+    def entries(self):
+        return self.coords + 1 + self.classes
+
+    def reshape(self, in_shape, layers):
+        c, h, w = in_shape
+        if c != self.num * self.entries:
+            raise self.error(f"[{self.type}] needs {self.num} anchors x (coords+1+classes) = {self.num * self.entries} "
+                             f"input channels, the layer before gives {c}")
+        self.in_shape = self.out_shape = in_shape
+
+
+class RegionLayer(AnchorPlanes):
     type = "region"
     # Darknet's CPU build mangles the tree softmax (see _cpu_tree_softmax); its GPU kernel does what the
     # paper describes. False (default) follows the GPU kernel; True reproduces the CPU build exactly,
@@ -69,16 +84,6 @@ class RegionLayer(Layer):
         layer.reshape(in_shape, layers)
         return layer
 
-    @property
-    def entries(self):
-        return self.coords + 1 + self.classes
-
-    def reshape(self, in_shape, layers):
-        c, h, w = in_shape
-        if c != self.num * self.entries:
-            raise self.error(f"region needs num*(coords+1+classes) = {self.num * self.entries} input channels, "
-                             f"the layer before gives {c}")
-        self.in_shape = self.out_shape = in_shape
 
     def forward(self, x, net):
         b = x.shape[0]
@@ -104,9 +109,7 @@ class RegionLayer(Layer):
             out[:, :, first_class:] = activate("logistic", raw[:, :, first_class:])
         self.output = out.reshape(x.shape)
         if net.train and net.truth is not None:
-            delta, self.cost, self.stats = region_loss(self, self.output, net.truth, net.seen)
-            self.delta[...] = array_module(x).asarray(delta)
-            print(self.stats.line())
+            self.set_loss(*region_loss(self, self.output, net.truth, net.seen))
         return self.output
 
     def backward(self, x, delta, net):

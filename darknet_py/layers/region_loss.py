@@ -21,6 +21,12 @@ ONLY_CLASS = 100000  # truth x and y above this: a classification-only label (YO
 ONLY_CLASS_OBJ = .3  # objectness target Darknet computes for such labels, then overwrites with 0
 
 
+def ratio(a, b):
+    """a/b as printf's %f prints C's float division: 0/0 is a NaN with the sign bit set on x86, which glibc
+    prints as "-nan"; x/0 is +-inf."""
+    return f"{a / b:f}" if b else ("-nan" if a == 0 else f"{math.copysign(math.inf, a):f}")
+
+
 @dataclass
 class RegionStats:
     """The sums behind Darknet's "Region Avg IOU ..." line."""
@@ -34,9 +40,6 @@ class RegionStats:
     predictions: int = 0
 
     def line(self):
-        def ratio(a, b):
-            # C's 0.f/0 is a NaN with the sign bit set on x86; glibc prints it as "-nan".
-            return f"{a / b:f}" if b else ("-nan" if a == 0 else f"{math.copysign(math.inf, a):f}")
         return (f"Region Avg IOU: {ratio(self.avg_iou, self.count)}, Class: {ratio(self.avg_cat, self.class_count)}, "
                 f"Obj: {ratio(self.avg_obj, self.count)}, No Obj: {ratio(self.avg_anyobj, self.predictions)}, "
                 f"Avg Recall: {ratio(self.recall, self.count)},  count: {self.count}")
