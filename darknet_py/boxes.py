@@ -1,4 +1,6 @@
-"""Region outputs to detections (`region_layer.c: get_region_detections`, `box.c`, `network.c`).
+"""Detection layers' outputs to detections (`network.c: get_network_boxes`, `region_layer.c:
+get_region_detections`, `yolo_layer.c: get_yolo_detections`, `detection_layer.c: get_detection_detections`),
+and box arithmetic and NMS (`box.c`).
 
 A Detection is Darknet's `detection`: a centre-format box relative to the image, the objectness and one
 probability per class. Arithmetic is float32 where Darknet's is float, so thresholds cut where Darknet's do.
@@ -90,6 +92,77 @@ def _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hie
     return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness, probs.astype(F32))]
 
 
+def yolo_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relative=True):
+    """get_yolo_detections for one image of the batch, then correct_yolo_boxes (the letterbox inverse).
+
+    Only the predictions with objectness above thresh, cell by cell and within a cell anchor by anchor
+    (Darknet's order); class probabilities objectness * p(class), kept above thresh. Anchors are in
+    network-input pixels. Darknet averages a batch of exactly 2 with its flipped copy here (for
+    `valid2`); the images of a batch are independent in darknet-py, so each is decoded as it is.
+    """
+    _, h, w = layer.out_shape
+    out = to_numpy(layer.output)[batch_index].reshape(layer.num, layer.entries, h, w)
+    out = out.transpose(2, 3, 0, 1).reshape(h * w * layer.num, layer.entries).astype(F32, copy=False)
+    keep = np.flatnonzero(out[:, 4] > F32(thresh))
+    out = out[keep]
+    cell, anchor = np.divmod(keep, layer.num)
+    anchors = layer.anchor_sizes()[anchor].astype(np.float64)
+    # get_yolo_box: (i + x)/lw in float; exp(tw) * anchor_w / net_w in double, stored as float
+    boxes = np.stack([((cell % w).astype(F32) + out[:, 0]) / F32(w), ((cell // w).astype(F32) + out[:, 1]) / F32(h),
+                      (np.exp(out[:, 2].astype(np.float64)) * anchors[:, 0] / net_w).astype(F32),
+                      (np.exp(out[:, 3].astype(np.float64)) * anchors[:, 1] / net_h).astype(F32)], axis=1)
+    objectness = out[:, 4]
+    probs = objectness[:, None] * out[:, 5:]
+    probs = np.where(probs > F32(thresh), probs, F32(0))
+    boxes = correct_boxes(boxes, im_w, im_h, net_w, net_h, relative)
+    return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness.tolist(), probs)]
+
+
+def detection_detections(layer, batch_index, w, h, thresh):
+    """get_detection_detections (YOLOv1) for one image: one detection per cell and box, cell-major; boxes
+    times w, h (1, 1 for relative boxes), objectness the raw confidence, class probabilities confidence *
+    p(class) kept above thresh. No letterbox correction: a YOLOv1 input is a plain resize (examples/yolo.c)."""
+    out = to_numpy(layer.output)[batch_index].reshape(-1).astype(F32, copy=False)
+    cells, n, classes, side = layer.cells, layer.num, layer.classes, layer.side
+    probs = out[:cells * classes].reshape(cells, 1, classes)
+    scale = out[cells * classes:cells * (classes + n)].reshape(cells, n)
+    raw = out[cells * (classes + n):].reshape(cells, n, 4)
+    col = (np.arange(cells) % side).astype(F32)[:, None]
+    row = (np.arange(cells) // side).astype(F32)[:, None]
+    # (x + col) / side * w in float; pow(w, sqrt ? 2 : 1) * w in double, stored as float
+    power = 2 if layer.sqrt else 1
+    boxes = np.stack([(raw[..., 0] + col) / F32(side) * F32(w), (raw[..., 1] + row) / F32(side) * F32(h),
+                      (raw[..., 2].astype(np.float64) ** power * w).astype(F32),
+                      (raw[..., 3].astype(np.float64) ** power * h).astype(F32)], axis=-1)
+    p = scale[:, :, None] * probs
+    p = np.where(p > F32(thresh), p, F32(0))
+    return [Detection(box, obj, prob)
+            for box, obj, prob in zip(boxes.reshape(-1, 4), scale.reshape(-1).tolist(), p.reshape(-1, classes))]
+
+
+def get_network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, relative=True, class_map=None):
+    """get_network_boxes (fill_network_boxes): the detections of every [yolo], [region] and [detection] layer
+    of `net`, in layer order, for image `batch_index` of the last forward (of size im_w x im_h).
+
+    [yolo] and [region] boxes undo the letterbox and are relative to the image, or in its pixels when not
+    `relative`. [detection] (YOLOv1) boxes are relative, or in image pixels: Darknet's fill_network_boxes
+    passes the image size to get_detection_detections whatever `relative` says and callers that letterbox
+    (detector test, valid) get boxes off the image; we follow examples/yolo.c, which resizes and asks for
+    w, h = 1, 1 or the image size (see detector.letterboxes).
+    """
+    dets = []
+    for layer in net.layers:
+        if layer.type == "yolo":
+            dets += yolo_detections(layer, batch_index, im_w, im_h, net.w, net.h, thresh, relative)
+        elif layer.type == "region":
+            dets += region_detections(layer, batch_index, im_w, im_h, net.w, net.h, thresh, hier_thresh, relative,
+                                      class_map)
+        elif layer.type == "detection":
+            w, h = (1, 1) if relative else (im_w, im_h)
+            dets += detection_detections(layer, batch_index, w, h, thresh)
+    return dets
+
+
 def detections_from_rows(indices, rows, total):
     """A region_detections list of `total` detections from decoded rows (gpu.Plan.decode): rows[k] =
     x, y, w, h, objectness, class probabilities of detection indices[k]; the rest have objectness and
@@ -131,8 +204,9 @@ def box_iou(a, b):
     bx, by, bw, bh = (np.asarray(v, F32) for v in b)
     half = F32(2)
 
-    def overlap(x1, w1, x2, w2):
-        return np.minimum(x1 + w1 / half, x2 + w2 / half) - np.maximum(x1 - w1 / half, x2 - w2 / half)
+    def overlap(x1, w1, x2, w2):  # box.c overlap's ternaries (not min/max: they differ on NaN, e.g. 0 * inf)
+        l1, l2, r1, r2 = x1 - w1 / half, x2 - w2 / half, x1 + w1 / half, x2 + w2 / half
+        return np.where(r1 < r2, r1, r2) - np.where(l1 > l2, l1, l2)
     with np.errstate(all="ignore"):  # NaN / inf boxes of a degenerate network give NaN, as in C, silently
         w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
         inter = np.where((w < 0) | (h < 0), F32(0), w * h)

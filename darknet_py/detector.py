@@ -3,10 +3,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .boxes import NMS_THRESH, do_nms_sort, pixel_box, region_detections
+from .boxes import NMS_THRESH, do_nms_sort, get_network_boxes, pixel_box
 from .errors import DarknetError
 from .gpu.device import to_numpy
-from .image import bgr_to_image, letterbox_image, load_image, read_bgr
+from .image import bgr_to_image, letterbox_image, load_image, read_bgr, resize_image
 from .wordtree.tree import hierarchy_predictions
 
 
@@ -38,15 +38,31 @@ def image_size(image):
     return (image.shape[1], image.shape[0]) if _is_bgr(image) else (image.shape[2], image.shape[1])
 
 
-def region_layer(net):
-    layer = net.output_layer
-    if layer.type != "region":
-        raise DarknetError(f"{net.path}: the last layer is [{layer.type}], a detector needs [region]")
-    return layer
+DETECTION_LAYERS = ("yolo", "region", "detection")  # the layer types get_network_boxes decodes
+
+
+def detection_layers(net):
+    """The layers get_network_boxes decodes ([yolo] per scale for YOLOv3, one [region], one [detection])."""
+    layers = [layer for layer in net.layers if layer.type in DETECTION_LAYERS]
+    if not layers:
+        raise DarknetError(f"{net.path}: no [yolo], [region] or [detection] layer: this network is not a detector")
+    return layers
+
+
+def detection_classes(net):
+    """The number of class probabilities of each detection (make_network_boxes: the last layer's classes)."""
+    return detection_layers(net)[-1].classes
+
+
+def letterboxes(net):
+    """Whether the detector's input is a letterbox (test_detector, valid) or a plain resize: YOLOv1's
+    [detection] boxes carry no letterbox correction, so its images are resized as examples/yolo.c does."""
+    return all(layer.type != "detection" for layer in detection_layers(net))
 
 
 def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
-    """Letterbox each image to the network size, run them as one batch, decode and NMS each.
+    """Letterbox each image to the network size (resize for YOLOv1), run them as one batch, decode every
+    detection layer (get_network_boxes) and NMS each image.
 
     images: paths, (H, W, 3) uint8 BGR arrays (cv2.imread's) or (3, H, W) float32 RGB images. On a GPU
     (Network.to) paths and 8-bit images go up as bytes; letterbox, forward and decoding run there and only
@@ -54,15 +70,16 @@ def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
     Darknet's order after do_nms_sort, boxes relative to the image (test_detector:
     get_network_boxes(..., relative=1) then do_nms_sort(.45)).
     """
-    layer = region_layer(net)
-    if net.gpu is not None and all(_is_path(im) or _is_bgr(im) for im in images):
+    classes = detection_classes(net)
+    if net.gpu is not None and letterboxes(net) and all(_is_path(im) or _is_bgr(im) for im in images):
         results = net.gpu.detect([read_bgr(im) if _is_path(im) else im for im in images], thresh, hier_thresh)
     else:
         images = [_as_image(im) for im in images]
-        net.forward(np.stack([letterbox_image(im, net.w, net.h) for im in images]))
-        results = [region_detections(layer, b, im.shape[2], im.shape[1], net.w, net.h, thresh, hier_thresh)
+        fit = letterbox_image if letterboxes(net) else resize_image
+        net.forward(np.stack([fit(im, net.w, net.h) for im in images]))
+        results = [get_network_boxes(net, b, im.shape[2], im.shape[1], thresh, hier_thresh)
                    for b, im in enumerate(images)]
-    return [do_nms_sort(dets, len(dets[0].prob), nms) if nms else dets for dets in results]
+    return [do_nms_sort(dets, classes, nms) if nms else dets for dets in results]
 
 
 def labels(dets, names, im_w, im_h, thresh=.5):

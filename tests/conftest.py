@@ -46,18 +46,49 @@ def random_weights(tmp_path_factory):
             net = Network.from_cfg(cfg)
             write_random_weights(net, path, seed)
             if confident:
-                last, region = net.layers[-2], net.layers[-1]
-                rng = np.random.default_rng(seed)
-                for a in range(region.num):
-                    base = a * region.entries
-                    last.biases[base + region.coords] += 2.5            # objectness
-                    for c in rng.choice(region.classes, 3, replace=False):
-                        last.biases[base + region.coords + 1 + c] += 6  # a few likely classes per anchor
-                    last.weights[base:base + region.entries] *= .5
+                make_confident(net, np.random.default_rng(seed))
                 net.save_weights(path)
             cache[key] = path
         return cache[key]
     return make
+
+
+def make_confident(net, rng):
+    """Bias the layers before the detection layers so that objects with probabilities above .5 appear: a few
+    likely classes per anchor ([region], [yolo]: whose logistic classes also get a negative bias, or every
+    class would be a half), confident boxes for some cells ([detection])."""
+    spread = {}
+    if any(layer.type == "yolo" for layer in net.layers):  # deep random YOLOv3s grow their activations a lot:
+        size = net.w, net.h  # the heads' inputs, measured on a small input (their spread hardly depends on it)
+        net.resize(96, 96)
+        net.forward(rng.random((1,) + net.input_shape, dtype=np.float32))
+        spread = {i: float(np.abs(net.layers[i - 2].output).std())
+                  for i, layer in enumerate(net.layers) if layer.type == "yolo"}
+        net.resize(*size)
+    for i, layer in enumerate(net.layers):
+        last = net.layers[i - 1]
+        if layer.type in ("region", "yolo"):
+            for a in range(layer.num):
+                base = a * layer.entries
+                last.weights[base:base + layer.entries] *= .5
+                for c in rng.choice(layer.classes, 3, replace=False):
+                    last.biases[base + layer.coords + 1 + c] += 6  # a few likely classes per anchor
+                if layer.type == "region":
+                    last.biases[base + layer.coords] += 2.5  # objectness
+                    continue
+                # [yolo]: every anchor of every cell is a candidate and the classes are independent logistics:
+                # unlikely classes, and objectness that varies (so that each threshold keeps some hundreds)
+                last.weights[base:base + layer.entries] /= max(1., spread[i])
+                last.biases[base + 5:base + layer.entries] -= 4
+                last.biases[base + 4] -= 4
+                last.weights[base + 4] *= 6
+                last.weights[base + 2:base + 4] *= .2  # box sizes exp(tw) within the image
+        elif layer.type == "detection":
+            cells, n, classes = layer.cells, layer.num, layer.classes
+            last.weights *= .1
+            last.biases[:cells * classes] = rng.uniform(-.2, .3, cells * classes)
+            last.biases[cells * classes:cells * (classes + n)] = rng.uniform(0, 1.5, cells * n)  # confidences
+            last.biases[cells * (classes + n):] = rng.uniform(.2, .8, cells * n * 4)  # x, y, sqrt w, sqrt h
 
 
 # Oracle agreement, of each layer's max |value| in float32. TOLERANCE holds for every layer run on the

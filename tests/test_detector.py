@@ -5,7 +5,8 @@ import pytest
 import oracle
 from conftest import DARKNET_DATA, darknet_cfg, needs_oracle
 from darknet_py.boxes import do_nms_obj, do_nms_sort, region_detections
-from darknet_py.detector import detect_images
+from darknet_py.detector import detect_images, letterboxes
+from darknet_py.image import load_image, resize_image
 from darknet_py.network import Network
 
 
@@ -35,6 +36,20 @@ def assert_same(ours, expected):
     np.testing.assert_allclose([r[1:] for r in ours], [r[1:] for r in expected], rtol=1e-4, atol=1e-6)
 
 
+def assert_same_set(ours, expected, rtol=1e-4, atol=1e-6):
+    """The same rows (class, probability, box) as the oracle's, in any order: with hundreds of detections of
+    random weights, two probabilities of a class come within the float32 rounding of the network (1e-6) of
+    each other, and which one qsort puts first is that rounding's choice."""
+    ours, expected = as_rows(ours), as_rows(expected)
+    assert len(expected) > 0 and len(ours) == len(expected)
+    unmatched = list(ours)
+    for row in expected:
+        match = next((k for k, r in enumerate(unmatched) if r[0] == row[0]
+                      and np.allclose(r[1:], row[1:], rtol=rtol, atol=atol)), None)
+        assert match is not None, f"no detection of ours matches the oracle's {row}"
+        unmatched.pop(match)
+
+
 @needs_oracle
 def test_detection_boxes_after_nms_obj(random_weights):
     cfg = darknet_cfg("yolov2-tiny")
@@ -62,3 +77,33 @@ def test_yolo9000_detections_with_the_cpu_builds_tree(thresh, random_weights, mo
     net.forward(x)
     ours = do_nms_sort(region_detections(net.layers[-1], 0, 500, 375, net.w, net.h, thresh, .5), 9418)
     assert_same(ours, expected)
+
+
+# YOLOv3 (three [yolo] scales, letterboxed as `detector test`) and YOLOv1 ([detection], resized as
+# examples/yolo.c: Darknet's detector test letterboxes it and leaves its boxes off the image, so the oracle
+# gets the resized image as a tensor and w = h = 1, the relative boxes yolo.c asks for). Small sizes keep
+# the oracle quick: resize_network for YOLOv3, a cfg copy for YOLOv1 (its [connected] cannot resize).
+# Thresholds where each keeps tens to a hundred or two of the confident random weights' detections.
+ZOO_DETECTORS = [("yolov3-tiny", None, (.3, .25, .2)), ("yolov3", (160, 128), (.5, .3, .2)),
+                 ("yolov3-spp", (160, 128), (.6, .5, .4)), ("yolov1", (192, 192), (.8, .6, .5)),
+                 ("yolov1-tiny", None, (.5, .4, .3))]
+
+
+@needs_oracle
+@pytest.mark.parametrize("name,size,thresholds", ZOO_DETECTORS, ids=[name for name, _, _ in ZOO_DETECTORS])
+def test_zoo_detections_equal_darknet(name, size, thresholds, random_weights, tmp_path):
+    cfg = darknet_cfg(name)
+    if size and name.startswith("yolov1"):
+        cfg, size = oracle.cfg_with_size(cfg, *size, tmp_path), None
+    weights = random_weights(cfg, seed=7, confident=True)
+    net = Network.from_cfg(cfg).load_weights(weights)
+    if size:
+        net.resize(*size)
+    image = DARKNET_DATA / "dog.jpg"
+    for thresh in thresholds:
+        if letterboxes(net):
+            expected = oracle.detections(cfg, weights, image, thresh=thresh, size=size)
+        else:
+            x = resize_image(load_image(image), net.w, net.h)
+            expected = oracle.detections(cfg, weights, x, im_w=1, im_h=1, thresh=thresh, size=size)
+        assert_same_set(detect_images(net, [image], thresh=thresh)[0], expected)

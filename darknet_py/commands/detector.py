@@ -117,7 +117,7 @@ def valid(args):
 def _valid(args, outfile, world):
     import sys
 
-    from ..detector import region_layer
+    from ..detector import detection_classes
     from ..errors import DarknetError
     from ..eval import results
     from ..eval.validate import valid_detections
@@ -127,7 +127,7 @@ def _valid(args, outfile, world):
     kind = options.get("eval", "voc")
     if kind == "imagenet":
         raise DarknetError("detector valid: eval=imagenet (print_imagenet_detections) is not supported")
-    classes = len(class_map) if class_map is not None else region_layer(net).classes
+    classes = len(class_map) if class_map is not None else detection_classes(net)
     if kind != "coco" and len(names) < classes:
         raise DarknetError(f"detector valid: {classes} classes but only {len(names)} names")
     detections = distributed.in_order(world, paths, batch, lambda part: valid_detections(net, part, class_map, batch))

@@ -1,8 +1,10 @@
 """The loops behind `detector valid`, `detector recall` and `detector map` (examples/detector.c).
 
-validate_detector letterboxes each image of the valid list, keeps boxes above .005, runs do_nms_sort(.45)
-and writes VOC comp4 files or COCO json; validate_detector_recall plain-resizes, keeps proposals above
-.001 and runs do_nms_obj(.4). Darknet runs one image per forward while 4 threads load the next ones; we
+validate_detector letterboxes each image of the valid list (YOLOv1: resizes, as examples/yolo.c's
+validate_yolo), keeps boxes above .005, runs do_nms_sort(.45) and writes VOC comp4 files or COCO json;
+validate_detector_recall plain-resizes, keeps proposals above .001 and runs do_nms_obj(.4). Every
+detection layer is decoded (get_network_boxes): YOLOv3's three [yolo] layers, YOLOv2's [region], YOLOv1's
+[detection]. Darknet runs one image per forward while 4 threads load the next ones; we
 run `batch` images per forward (a batch is independent per image at inference) with the same look-ahead.
 `map` scores valid's detections against the Darknet labels of the same images (metrics.voc_map and
 metrics.coco_map), reading them back from the exact text valid writes, so it equals the devkit and
@@ -14,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..boxes import do_nms_obj, do_nms_sort, region_detections
+from ..boxes import do_nms_obj, do_nms_sort, get_network_boxes
 from ..data.detection import load_letterboxed, load_resized
 from ..data.lists import label_path, read_labels
-from ..detector import region_layer
+from ..detector import detection_classes, letterboxes
 from . import metrics, results
 
 VALID_BATCH = 8     # images per forward in valid / recall / map (darknet: 1)
@@ -30,10 +32,10 @@ def batched_detections(net, paths, thresh, letterbox=True, class_map=None, batch
 
     letterbox=True is validate_detector (LETTERBOX_DATA; boxes in image pixels); False is
     validate_detector_recall (resize_image; get_network_boxes(net, sized.w, sized.h, ..., relative=1),
-    so boxes stay relative and the letterbox correction is a no-op).
+    so boxes stay relative and the letterbox correction is a no-op). A YOLOv1 is resized either way.
     """
-    layer = region_layer(net)
-    load = load_letterboxed if letterbox else load_resized
+    pixels = letterbox
+    load = load_letterboxed if letterbox and letterboxes(net) else load_resized
     chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
     with ThreadPoolExecutor(LOADER_THREADS, thread_name_prefix="darknet-valid") as pool:
         pending = [pool.submit(load, p, net.w, net.h) for p in chunks[0]] if chunks else []
@@ -43,15 +45,15 @@ def batched_detections(net, paths, thresh, letterbox=True, class_map=None, batch
             pending = [pool.submit(load, p, net.w, net.h) for p in nxt]  # load ahead while this runs
             net.forward(np.stack([x for x, _, _ in loaded]))
             for b, (path, (_, w, h)) in enumerate(zip(chunk, loaded)):
-                box_w, box_h = (w, h) if letterbox else (net.w, net.h)
-                dets = region_detections(layer, b, box_w, box_h, net.w, net.h, thresh, HIER_THRESH,
-                                         relative=not letterbox, class_map=class_map)
+                box_w, box_h = (w, h) if pixels else (net.w, net.h)
+                dets = get_network_boxes(net, b, box_w, box_h, thresh, HIER_THRESH, relative=not pixels,
+                                         class_map=class_map)
                 yield path, dets, w, h
 
 
 def valid_detections(net, paths, class_map=None, batch=VALID_BATCH):
     """validate_detector's detections: (path, dets after do_nms_sort(.45), w, h) per image, in pixels."""
-    classes = len(class_map) if class_map is not None else region_layer(net).classes
+    classes = len(class_map) if class_map is not None else detection_classes(net)
     for path, dets, w, h in batched_detections(net, paths, results.VALID_THRESH, True, class_map, batch):
         yield path, do_nms_sort(dets, classes, results.VALID_NMS), w, h
 
@@ -162,7 +164,7 @@ def map_table(result, names):
 
 def map_of_valid(net, paths, iou=metrics.VOC_IOU, class_map=None, batch=VALID_BATCH):
     """Run validate_detector over paths and score against each image's label file (label_path rule)."""
-    classes = len(class_map) if class_map is not None else region_layer(net).classes
+    classes = len(class_map) if class_map is not None else detection_classes(net)
     counter = MapCounter(classes, iou)
     for path, dets, w, h in valid_detections(net, paths, class_map, batch):
         counter.add(dets, read_labels(label_path(path), classes), w, h)

@@ -2,7 +2,7 @@
 be, and the training step (`train.py`), which share the device and hand the parameters back and forth."""
 import numpy as np
 
-from ..boxes import region_detections
+from ..boxes import get_network_boxes
 from .device import cupy, to_numpy
 from .plan import CupyRunner, Plan
 from .train import GpuTrainer
@@ -118,15 +118,15 @@ class GpuEngine:
         return self._result(plan, on_host=True)
 
     def detect(self, images, thresh, hier_thresh=.5, class_map=None, relative=True):
-        """region_detections of 8-bit BGR images (cv2.imread's): uploaded as bytes, letterboxed, run and
-        decoded on the GPU; only the detections come back (the whole output where Plan.can_decode says
-        the host must decode). One full Darknet-order list per image."""
+        """get_network_boxes of 8-bit BGR images (cv2.imread's): uploaded as bytes, letterboxed, run and
+        decoded on the GPU; only the detections come back (the output layers' whole outputs where
+        Plan.can_decode says the host must decode). One full Darknet-order list per image."""
         plan = self.prepare(len(images))
         sizes = [(im.shape[1], im.shape[0]) for im in images]
         if not plan.can_decode(class_map):
             self.forward_images(images)
-            return [region_detections(self.net.output_layer, b, im_w, im_h, self.net.w, self.net.h, thresh,
-                                      hier_thresh, relative, class_map) for b, (im_w, im_h) in enumerate(sizes)]
+            return [get_network_boxes(self.net, b, im_w, im_h, thresh, hier_thresh, relative, class_map)
+                    for b, (im_w, im_h) in enumerate(sizes)]
         with cupy.cuda.Device(self.device), self.stream:
             for i, bgr in enumerate(images):
                 plan.letterbox(cupy.ascontiguousarray(cupy.asarray(bgr, np.uint8)), i)

@@ -306,7 +306,8 @@ class Plan:
         only with a class map, every parent before its children and depth below MAX_TREE_DEPTH (else
         boxes.region_detections decodes on the host, as for the top-prediction tree decoding)."""
         layer = self.net.output_layer
-        if layer.type != "region" or not self._has_kernels(layer):
+        others = [other for other in self.net.layers if other.type in ("yolo", "detection")]
+        if layer.type != "region" or others or not self._has_kernels(layer):
             return False
         tree = layer.tree
         return tree is None or (class_map is not None and tree.levels is not None
