@@ -192,6 +192,20 @@ def isolated_errors(net, x, ref, fast=False):
     return errors
 
 
+def assert_matches(net, x, ref):
+    """Every layer within TOLERANCE on the oracle's inputs, on the reference layers and on the fast path, and
+    within CHAINED_TOLERANCE end to end through Network.forward (the fast path). Returns the worst of each."""
+    worst = {}
+    for path, errors in (("end to end", chained_errors(net, x, ref)),
+                         ("reference", isolated_errors(net, x, ref, False)),
+                         ("fast path", isolated_errors(net, x, ref, True))):
+        bound = CHAINED_TOLERANCE if path == "end to end" else TOLERANCE
+        for i, kind, error in errors:
+            assert error < bound, f"{path}: layer {i} {kind} {error:.3g}"
+        worst[path] = max(error for _, _, error in errors)
+    return worst
+
+
 UPDATED = {"weight_updates": "weights", "bias_updates": "biases", "scale_updates": "scales"}
 
 

@@ -113,3 +113,13 @@ def forward(net, x):
     if engine is None:
         engine = _engines[net] = _Engine()
     return engine.forward(net, x)
+
+
+def forward_layer(net, i, x):
+    """Layer i alone on x through its fast method (the reference forward where it has none), for per-layer
+    comparisons: a maxpool the conv would fuse is left to its own forward. Sets the layer's .output."""
+    layer = net.layers[i]
+    op = make_conv(layer, None) if layer.type == "convolutional" else None
+    with blas.single_threaded():
+        return layer.forward(x, net) if op is None else op(x, Scratch(), thread_count())
+

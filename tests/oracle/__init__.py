@@ -46,7 +46,7 @@ def _build():
     # Compile to a private name then rename, so concurrent test processes never run a half-written file.
     tmp = BINARY.with_name(f"{BINARY.name}.{os.getpid()}")
     cmd = ["gcc", "-O2", "-std=gnu99", "-o", str(tmp), str(SOURCE), f"-I{HEADER_DIR}",
-           f"-L{LIB_DIR}", f"-Wl,-rpath,{LIB_DIR}", "-ldarknet", "-lm"]
+           f"-L{LIB_DIR}", f"-Wl,-rpath,{LIB_DIR}", "-ldarknet", "-lm", "-ldl"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise OracleError(f"compiling {SOURCE.name} failed:\n{res.stderr[-4000:]}")
@@ -104,6 +104,27 @@ def _cfg_with_batch(cfg, batch, tmp):
             continue
         out.append(line)
     path = Path(tmp) / Path(cfg).name
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def cfg_with_size(cfg, w, h, folder):
+    """A copy of cfg in folder whose [net] is w x h, for networks Darknet cannot resize_network (a
+    [connected], [local] or [dropout] before the first [avgpool]). A [crop] window is scaled as
+    resize_crop_layer scales it: both sides times crop_height / the old height, truncated."""
+    sections = [(s.strip(), re.match(r"(\w+)\s*=\s*(\S+)", s.strip())) for s in Path(cfg).read_text().splitlines()]
+    crop = [float(m.group(2)) for s, m in sections if m and m.group(1) == "crop_height"]
+    scale = np.float32(crop[0]) / np.float32(net_size(cfg)[1]) if crop else None
+    out, section = [], None
+    for line, match in sections:
+        section = line if line.startswith("[") else section
+        key = match.group(1) if match else None
+        if section in ("[net]", "[network]") and key in ("width", "height"):
+            line = f"{key}={w if key == 'width' else h}"
+        elif section == "[crop]" and key in ("crop_width", "crop_height"):
+            line = f"{key}={int(scale * np.float32(w if key == 'crop_width' else h))}"
+        out.append(line)
+    path = Path(folder) / f"{Path(cfg).stem}-{w}x{h}.cfg"
     path.write_text("\n".join(out) + "\n")
     return path
 

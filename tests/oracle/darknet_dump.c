@@ -40,6 +40,8 @@
  *       III.JJJ.after.bin; NNN.{weight,bias,scale}_updates.{before,after}.bin around backward_network; then
  *       update_network if due, cost.bin, NNN.delta.bin and final.weights.
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,9 +119,31 @@ static image load_source(const char *src)
     return load_image_color((char *)src + 4, 0, 0);
 }
 
+/* make_convolutional_layer draws every weight with rand_normal, and a weights file then overwrites them all
+ * (rand_normal has no other use in libdarknet). While a file is given, this definition (libdarknet calls it
+ * through its PLT) skips those draws - the same network, loaded 1-2 s faster for a YOLOv3; without one it
+ * is libdarknet's own. */
+static int weights_given = 0;
+
+float rand_normal(void)
+{
+    static float (*darknet_rand_normal)(void) = 0;
+    if (weights_given) return 0;
+    if (!darknet_rand_normal) darknet_rand_normal = (float (*)(void))dlsym(RTLD_NEXT, "rand_normal");
+    return darknet_rand_normal();
+}
+
+static network *load_given(char *cfg, char *weights)
+{
+    weights_given = weights[0] && strcmp(weights, "-");
+    network *net = load_network(cfg, weights_given ? weights : 0, 0);
+    weights_given = 0;
+    return net;
+}
+
 static network *load_net(char *cfg, char *weights, int batch)
 {
-    network *net = load_network(cfg, (weights[0] && strcmp(weights, "-")) ? weights : 0, 0);
+    network *net = load_given(cfg, weights);
     /* load_network keeps the cfg's batch and set_batch_network does not reallocate, so oracle.py also
      * writes batch=BATCH, subdivisions=1 into the cfg copy it passes; this makes the batch certain. */
     set_batch_network(net, batch);
@@ -139,10 +163,12 @@ static int cmd_layers(char **a)
     FILE *meta = open_or_die(path, "w");
     for (int i = 0; i < net->n; ++i) {
         layer l = net->layers[i];
-        /* resize_region_layer updates w,h but leaves out_w,out_h stale; the region's output is its input. */
+        /* resize_region_layer and resize_yolo_layer update w,h but leave out_w,out_h stale; the output is the input. */
         int c = l.out_c, h = l.out_h, w = l.out_w;
-        if (l.type == REGION) c = l.c, h = l.h, w = l.w;
-        fprintf(meta, "%s %d %d %d %d\n", get_layer_string(l.type), l.outputs, c, h, w);
+        if (l.type == REGION || l.type == YOLO) c = l.c, h = l.h, w = l.w;
+        /* get_layer_string has no case for UPSAMPLE ("none") */
+        const char *name = l.type == UPSAMPLE ? "upsample" : get_layer_string(l.type);
+        fprintf(meta, "%s %d %d %d %d\n", name, l.outputs, c, h, w);
         snprintf(path, sizeof path, "%s/%03d.bin", a[6], i);
         FILE *f = open_or_die(path, "wb");
         write_floats(f, l.output, (size_t)l.batch * l.outputs);
@@ -428,7 +454,7 @@ static float traced_datum(network *net, const char *dir, int backward)
 
 static int cmd_train(char **a, int trace)
 {
-    network *net = load_network(a[0], strcmp(a[1], "-") ? a[1] : 0, 0);
+    network *net = load_given(a[0], a[1]);
     *net->seen = (size_t)atol(a[4]);
     int steps = atoi(a[5]);
     float *x = read_floats(a[2], (size_t)net->batch * net->inputs);
