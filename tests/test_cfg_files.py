@@ -19,7 +19,8 @@ ORIGINAL = Path("/usr/share/darknet/cfg")
 ORIGINAL_DATA = Path("/usr/share/darknet/data")
 
 CFGS = ["yolov2", "yolov2-tiny", "yolov2-voc", "yolov2-tiny-voc", "yolo9000",
-        "darknet19", "darknet19_448", "tiny"]
+        "darknet19", "darknet19_448", "tiny", "yolov3", "yolov3-spp", "yolov3-tiny", "darknet53",
+        "yolov1", "yolov1-tiny"]
 DATAS = ["coco", "voc", "imagenet1k", "combine9k"]
 
 # parser.c string_to_layer_type: short and long spellings of the same layer.
@@ -143,3 +144,16 @@ def test_region_outputs_fit_classes():
         n, classes, coords = int(region["num"]), int(region["classes"]), int(region["coords"])
         assert int(conv["filters"]) == n * (classes + coords + 1), name
         assert len(region["anchors"].split(",")) == 2 * n, name
+
+
+def test_yolo_outputs_fit_classes():
+    """The conv before each [yolo] has len(mask) * (classes + 5) filters; anchors hold all `num` boxes."""
+    for name in CFGS:
+        sections = read_sections(OURS / f"{name}.cfg")
+        for i, (kind, options) in enumerate(sections):
+            if kind != "yolo":
+                continue
+            yolo, conv = dict(options), dict(sections[i - 1][1])
+            masks, classes = yolo["mask"].split(","), int(yolo["classes"])
+            assert int(conv["filters"]) == len(masks) * (classes + 5), name
+            assert len(yolo["anchors"].split(",")) == 2 * int(yolo["num"]), name

@@ -8,7 +8,8 @@ import pytest
 from conftest import DARKNET_CFG, ROOT, darknet_cfg, project_cfg
 from darknet_py.network import Network
 
-NAMES = ["yolov2", "yolov2-tiny", "yolov2-voc", "yolov2-tiny-voc", "yolo9000", "darknet19", "darknet19_448", "tiny"]
+NAMES = ["yolov2", "yolov2-tiny", "yolov2-voc", "yolov2-tiny-voc", "yolo9000", "darknet19", "darknet19_448", "tiny",
+         "yolov3", "yolov3-spp", "yolov3-tiny", "darknet53", "yolov1", "yolov1-tiny"]
 PARAMS = {"yolov2": 50.98e6, "yolov2-tiny": 11.24e6, "yolov2-voc": 50.68e6, "yolov2-tiny-voc": 15.87e6,
           "yolo9000": 48.81e6}  # darknet-facts.md 3.11
 
