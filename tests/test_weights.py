@@ -1,6 +1,8 @@
 """The .weights format: both headers, round trips, Darknet reading ours, and files that don't fit."""
 import errno
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -212,3 +214,23 @@ def test_full_disk_names_the_path_and_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match=rf"{path}: cannot write weights: No space left on device$"):
         net.save_weights(path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["w.weights"]
+
+
+@pytest.mark.skipif(shutil.which("darknet") is None, reason="the original Darknet is not installed")
+def test_partial_of_darknet53_is_darknet53_conv_74(tmp_path, random_weights):
+    """`partial cfg/darknet53.cfg darknet53.weights darknet53.conv.74 74`: the file /usr/bin/darknet's partial
+    writes, byte for byte, of the size pjreddie's darknet53.conv.74 has, and the first 74 layers of YOLOv3."""
+    full = random_weights(project_cfg("darknet53"))
+    ours, theirs = tmp_path / "ours.conv.74", tmp_path / "darknet53.conv.74"
+    assert cli.main(["partial", str(project_cfg("darknet53")), str(full), str(ours), "74"]) == 0
+    subprocess.run(["darknet", "partial", str(darknet_cfg("darknet53")), str(full), str(theirs), "74"],
+                   capture_output=True, check=True)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert ours.stat().st_size == 162482580
+    yolo = Network.from_cfg(project_cfg("yolov3"))
+    assert yolo.load_weights(ours, allow_partial=True).seen == 0
+    donor = Network.from_cfg(project_cfg("darknet53")).load_weights(full)
+    for a, b in zip(yolo.layers[:74], donor.layers[:74]):
+        assert a.type == b.type
+        if a.type == "convolutional":
+            np.testing.assert_array_equal(a.weights, b.weights)

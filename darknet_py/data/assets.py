@@ -65,6 +65,7 @@ class WeightsInfo(NamedTuple):
     sizes: tuple     # accepted sizes in bytes
     algo: str        # "sha256", "sha1" or None where no checksum is published
     digest: str
+    folder: str = ""  # where under WEIGHTS_URL, when not at its top (yolov1/)
 
 
 def _h(floats_bytes):
@@ -94,6 +95,21 @@ WEIGHTS = {
     "darknet19_448.conv.23": WeightsInfo("darknet19_448.conv.23", _h(79327104), None, None),
     "darknet": WeightsInfo("darknet.weights", _h(29293920), None, None),
     "extraction": WeightsInfo("extraction.weights", _h(93821600), None, None),
+    # YOLOv3, Darknet-53 and YOLOv1: sizes from the float count of our cfg/ files plus the header (the
+    # 20-byte one where it is known); sha256 from PurdueDualityLab/TensorFlowModels
+    # yolo/utils/downloads/file_manager.py (its urls table). None is published that we know of for
+    # darknet53.conv.74 (what `darknet-py partial cfg/darknet53.cfg darknet53.weights darknet53.conv.74 74`
+    # makes) or yolov1 (pjreddie.com/media/files/yolov1/).
+    "yolov3": WeightsInfo("yolov3.weights", (248007048,), "sha256",
+                          "523e4e69e1d015393a1b0a441cef1d9c7659e3eb2d7e15f793f060a21b32f297"),
+    "yolov3-tiny": WeightsInfo("yolov3-tiny.weights", (35434956,), "sha256",
+                               "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c"),
+    "yolov3-spp": WeightsInfo("yolov3-spp.weights", (252209544,), "sha256",
+                              "87a1e8c85c763316f34e428f2295e1db9ed4abcec59dd9544f8052f50de327b4"),
+    "darknet53": WeightsInfo("darknet53.weights", _h(166582560), "sha256",
+                             "51f4d36ee12e4542f52e21e41a7376063e3546097709d6334ba90ebcdb232065"),
+    "darknet53.conv.74": WeightsInfo("darknet53.conv.74", _h(162482560), None, None),
+    "yolov1": WeightsInfo("yolov1.weights", _h(789312972), None, None, folder="yolov1/"),
 }
 
 
@@ -127,7 +143,7 @@ def get_weights(name, dest="weights"):
         _copy_file(os.path.join(mirror, info.file), target, info)
     else:
         hint = f"; to work offline put {info.file} in a directory and set {MIRROR_ENV} to it"
-        _download(WEIGHTS_URL + info.file, target, info, hint)
+        _download(WEIGHTS_URL + info.folder + info.file, target, info, hint)
     return target
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
+from conftest import SHARED, project_cfg
 from darknet_py.data import assets
 from darknet_py.data.assets import AssetError, fetch_data, get_weights
 from darknet_py.errors import DarknetError
@@ -49,6 +49,27 @@ def test_table_has_the_project_networks():
         assert info.sizes and all(s % 4 == 0 for s in info.sizes)  # 16/20-byte header + floats
     assert assets.weights_info("tiny.weights") is assets.WEIGHTS["tiny"]
     assert assets.WEIGHTS["darknet19_448.conv.23"].file == "darknet19_448.conv.23"
+
+
+@pytest.mark.parametrize("name,cfg,cutoff", [("yolov3", "yolov3", None), ("yolov3-tiny", "yolov3-tiny", None),
+                                             ("yolov3-spp", "yolov3-spp", None), ("darknet53", "darknet53", None),
+                                             ("darknet53.conv.74", "darknet53", 74), ("yolov1", "yolov1", None)])
+def test_zoo_sizes_are_the_cfgs_parameter_counts(name, cfg, cutoff):
+    """The sizes `weights get` accepts are a header (16 or 20 bytes) plus the float count of our cfg file (the
+    first `cutoff` layers for a partial backbone); yolov3-tiny's is the 35434956 bytes published with its sha."""
+    from darknet_py.network import Network
+    from darknet_py.weights import layer_arrays
+    net = Network.from_cfg(project_cfg(cfg))
+    floats = sum(a.size for layer in net.layers[:cutoff] for a in layer_arrays(layer))
+    assert set(assets.weights_info(name).sizes) <= {16 + 4 * floats, 20 + 4 * floats}
+    assert assets.weights_info("yolov3-tiny").sizes == (35434956,)
+
+
+def test_yolov1_comes_from_its_folder(tmp_path, offline):
+    with pytest.raises(AssetError, match="cannot download"):
+        get_weights("yolov1", dest=tmp_path)
+    assert offline == [assets.WEIGHTS_URL + "yolov1/yolov1.weights"]
+    assert not any(tmp_path.iterdir())
 
 
 def test_unknown_name(tmp_path):
