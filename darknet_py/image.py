@@ -151,6 +151,14 @@ def letterbox_size(im_w, im_h, w, h):
     return (im_w * h) // im_h, h
 
 
+def crop_image(im, dx, dy, w, h):
+    """image.c crop_image: a w x h window at (dx, dy); coordinates outside are clamped to the border."""
+    _, ih, iw = im.shape
+    rows = np.clip(np.arange(h) + dy, 0, ih - 1)
+    cols = np.clip(np.arange(w) + dx, 0, iw - 1)
+    return im[:, rows[:, None], cols[None, :]]
+
+
 def letterbox_image(im, w, h):
     """Darknet's letterbox_image: resize keeping aspect, paste centred on a canvas filled with 0.5."""
     im = np.asarray(im, dtype=np.float32)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..image import load_image, resize_image
+from ..image import crop_image, load_image, resize_image
 from ..layers.cost import SECRET_NUM
 from .augment import rand_scale, rand_uniform, random_distort_image
 from .detection import DetectionLoader
@@ -115,14 +115,6 @@ def random_augment_image(im, angle, aspect, low, high, w, h, rng):
     dx = rand_uniform(rng, -dx, dx)
     dy = rand_uniform(rng, -dy, dy)
     return rotate_crop_image(im, rad, scale, w, h, dx, dy, aspect)
-
-
-def crop_image(im, dx, dy, w, h):
-    """image.c crop_image: a w x h window at (dx, dy); coordinates outside are clamped to the border."""
-    _, ih, iw = im.shape
-    rows = np.clip(np.arange(h) + dy, 0, ih - 1)
-    cols = np.clip(np.arange(w) + dx, 0, iw - 1)
-    return im[:, rows[:, None], cols[None, :]]
 
 
 def resize_min(im, size):

@@ -1,9 +1,11 @@
-"""Detection training data as Darknet prepares it (src/data.c), in numpy, and the background loader.
+"""Detection training data as Darknet prepares it (src/data.c), in numpy, and the background loaders.
 
 load_detection_image follows the current pjreddie path `train_detector -> DETECTION_DATA ->
 load_data_detection`: a canvas filled with .5, the image placed with a jittered aspect ratio at a random
 offset, an HSV distortion, a horizontal flip, and the label boxes moved to match (augment.py), in
-libdarknet's rand() order.
+libdarknet's rand() order. load_region_image is YOLOv1's (examples/yolo.c train_yolo -> REGION_DATA ->
+load_data_region): a jittered crop resized to the network, flipped, distorted, and the boxes written
+into the [detection] layer's grid of cells (fill_truth_region).
 """
 import queue
 import threading
@@ -11,21 +13,24 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..image import letterbox_image, load_image, resize_image
+from ..image import crop_image, letterbox_image, load_image, resize_image
 from .augment import (
     TRUTH_FIELDS,
     Augment,
     DarknetRandom,
+    correct_boxes,
     fill_truth_detection,
     place_image,
     rand_uniform,
     random_distort_image,
+    randomize_boxes,
 )
-from .lists import label_path, read_labels
+from .lists import REGION_LABEL_PATH_RULES, label_path, read_labels
 
 F32 = np.float32
 CANVAS_FILL = .5             # load_data_detection: fill_image(sized, .5) before place_image
 NUM_BOXES = 30               # region layer `max` default: truths per image (l.truths = 30*(coords+1))
+MIN_REGION_SIDE = .005       # fill_truth_region drops boxes with w or h below this (a double literal)
 
 
 def load_detection_image(path, w, h, aug, rng, num_boxes=NUM_BOXES, classes=None):
@@ -61,15 +66,61 @@ def load_detection_image(path, w, h, aug, rng, num_boxes=NUM_BOXES, classes=None
     return np.ascontiguousarray(sized), truth
 
 
-def load_detection_batch(paths, n, w, h, aug, rng, num_boxes=NUM_BOXES, classes=None):
+def load_detection_batch(paths, n, w, h, aug, rng, num_boxes=NUM_BOXES, classes=None,
+                         load_image_truth=load_detection_image, truth_size=None):
     """data.c load_data_detection: n images drawn with replacement (rand()%m, get_random_paths), then
-    augmented in order. Returns x (n, 3, h, w) float32 and truth (n, num_boxes*5) float32."""
+    augmented in order. Returns x (n, 3, h, w) float32 and truth (n, num_boxes*5) float32.
+    load_image_truth, truth_size: another per-image loader and its truth length (load_data_region's)."""
     picks = [paths[rng.rand() % len(paths)] for _ in range(n)]
     x = np.empty((n, 3, h, w), F32)
-    truth = np.empty((n, num_boxes * TRUTH_FIELDS), F32)
+    truth = np.empty((n, truth_size or num_boxes * TRUTH_FIELDS), F32)
     for i, p in enumerate(picks):
-        x[i], truth[i] = load_detection_image(p, w, h, aug, rng, num_boxes, classes)
+        x[i], truth[i] = load_image_truth(p, w, h, aug, rng, num_boxes, classes)
     return x, truth
+
+
+def load_region_image(path, w, h, aug, rng, side, classes):
+    """One image of data.c load_data_region (YOLOv1): x (3, h, w) float32 and the (side*side*(5+classes),)
+    grid truth. rand() order as libdarknet's: the four crop offsets, flip, the distortion, randomize_boxes."""
+    orig = load_image(path)
+    labels = read_labels(label_path(path, REGION_LABEL_PATH_RULES), classes)
+    _, oh, ow = orig.shape
+    dw, dh = int(ow * F32(aug.jitter)), int(oh * F32(aug.jitter))
+    pleft, pright = int(rand_uniform(rng, -dw, dw)), int(rand_uniform(rng, -dw, dw))
+    ptop, pbot = int(rand_uniform(rng, -dh, dh)), int(rand_uniform(rng, -dh, dh))
+    swidth, sheight = ow - pleft - pright, oh - ptop - pbot
+    sx, sy = F32(swidth) / F32(ow), F32(sheight) / F32(oh)
+    flip = rng.rand() % 2
+    sized = resize_image(crop_image(orig, pleft, ptop, swidth, sheight), w, h)
+    if flip:
+        sized = sized[:, :, ::-1]
+    sized = random_distort_image(sized, aug.hue, aug.saturation, aug.exposure, rng)
+    # ((float)pleft/ow)/sx and 1./sx, as the -Ofast build computes them: pleft/(ow*sx) and a float 1/sx
+    dx, dy = F32(pleft) / (F32(ow) * sx), F32(ptop) / (F32(oh) * sy)
+    truth = fill_truth_region(labels, rng, classes, side, flip, dx, dy, F32(1) / sx, F32(1) / sy)
+    return np.ascontiguousarray(sized), truth
+
+
+def fill_truth_region(labels, rng, classes, side, flip, dx, dy, sx, sy):
+    """data.c fill_truth_region: the boxes shuffled and moved with the image, each written into its cell as
+    is-object, one-hot class, x, y (offsets in the cell), w, h; the first box of a cell wins, boxes with w
+    or h below .005 are dropped."""
+    labels = labels.copy()
+    randomize_boxes(labels, rng)
+    boxes = correct_boxes(labels, dx, dy, sx, sy, flip)
+    truth = np.zeros((side * side, 5 + classes), F32)
+    for (x, y, bw, bh), label in zip(boxes, labels[:, 0].astype(int)):
+        if float(bw) < MIN_REGION_SIDE or float(bh) < MIN_REGION_SIDE:
+            continue
+        col, row = int(x * F32(side)), int(y * F32(side))
+        cell = truth[col + row * side]
+        if cell[0]:
+            continue
+        cell[0] = 1
+        if label < classes:
+            cell[1 + label] = 1
+        cell[1 + classes:] = x * F32(side) - F32(col), y * F32(side) - F32(row), bw, bh
+    return truth.reshape(-1)
 
 
 def load_letterboxed(path, w, h):
@@ -148,3 +199,14 @@ class DetectionLoader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class RegionLoader(DetectionLoader):
+    """YOLOv1's batches (load_data_region) with DetectionLoader's threads; num_boxes is the [detection]
+    layer's side, as train_yolo passes it."""
+
+    def load_batch(self, rng):
+        side = self.num_boxes
+        return load_detection_batch(self.paths, self.batch, self.w, self.h, self.aug, rng, side, self.classes,
+                                    load_region_image, side * side * (5 + self.classes))
+

@@ -48,11 +48,15 @@ def read_paths(list_path):
     return paths
 
 
-def label_path(image_path):
+# fill_truth_region's (YOLOv1's data): the same without raw -> labels.
+REGION_LABEL_PATH_RULES = tuple(rule for rule in LABEL_PATH_RULES if rule[0] != "raw")
+
+
+def label_path(image_path, rules=LABEL_PATH_RULES):
     """fill_truth_detection's label file for an image: images->labels, JPEGImages->labels, raw->labels,
     .jpg/.png/.JPG/.JPEG -> .txt, each the first occurrence only (darknet's find_replace)."""
     s = str(image_path)
-    for old, new in LABEL_PATH_RULES:
+    for old, new in rules:
         s = s.replace(old, new, 1)
     return s
 

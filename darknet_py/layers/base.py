@@ -1,19 +1,5 @@
 """What every layer has, as Darknet's `struct layer` fields that all types share."""
-import numpy as np
-
 from ..gpu.device import array_module, like
-
-
-def init_rng():
-    """The generator a layer draws its initial weights from (make_*_layer's rand_normal/rand_uniform): seeded
-    from numpy's global state, so np.random.seed makes a network's initial weights reproducible, and drawing
-    float32 directly (a YOLOv3's 62 M weights in 0.3 s rather than 1.6 s)."""
-    return np.random.default_rng(np.random.randint(2**32, dtype=np.uint64))
-
-
-def uniform(scale, shape):
-    """scale * rand_uniform(-1, 1) for every value of an array of `shape` (float32)."""
-    return (init_rng().random(shape, np.float32) * 2 - 1) * np.float32(scale)
 
 
 class Layer:

@@ -4,7 +4,7 @@ import numpy as np
 from ..gpu.device import array_module
 from .activations import activate, gradient
 from .activations import from_cfg as activation_from_cfg
-from .base import Layer, uniform
+from .base import Layer
 from .batchnorm import BatchnormParams
 
 
@@ -25,7 +25,7 @@ class ConnectedLayer(Layer, BatchnormParams):
         layer.check_weights_memory(inputs * layer.n_outputs)
         # make_connected_layer: weights ~ sqrt(2/inputs) * U(-1, 1), stored (outputs, inputs).
         scale = np.sqrt(2.0 / inputs)
-        layer.weights = uniform(scale, (layer.n_outputs, inputs))
+        layer.weights = (scale * np.random.uniform(-1, 1, (layer.n_outputs, inputs))).astype(np.float32)
         layer.biases = np.zeros(layer.n_outputs, np.float32)
         if layer.batch_normalize:
             layer.init_batchnorm(layer.n_outputs)

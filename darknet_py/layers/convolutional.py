@@ -15,7 +15,7 @@ from ..cpu.threads import run_parts, run_slices
 from ..gpu.device import array_module
 from .activations import activate, gradient
 from .activations import from_cfg as activation_from_cfg
-from .base import Layer, init_rng
+from .base import Layer
 from .batchnorm import BatchnormParams
 
 
@@ -95,7 +95,7 @@ class ConvolutionalLayer(Layer, BatchnormParams):
         layer.check_weights_memory(n * c // g * k * k)
         # make_convolutional_layer: scale = sqrt(2/(size*size*c/groups)), weights ~ scale*N(0,1).
         scale = np.sqrt(2.0 / (k * k * c / g))
-        layer.weights = init_rng().standard_normal((n, c // g, k, k), np.float32) * np.float32(scale)
+        layer.weights = (scale * np.random.standard_normal((n, c // g, k, k))).astype(np.float32)
         layer.biases = np.zeros(n, np.float32)
         if layer.batch_normalize:
             layer.init_batchnorm(n)

@@ -9,7 +9,7 @@ import numpy as np
 from ..gpu.device import array_module
 from .activations import activate, gradient
 from .activations import from_cfg as activation_from_cfg
-from .base import Layer, uniform
+from .base import Layer
 from .convolutional import col2im, im2col
 
 
@@ -38,7 +38,7 @@ class LocalLayer(Layer):
         # make_local_layer: scale * U(-1, 1) with scale = sqrt(2/(size*size*c)); Darknet fills only the first
         # location's weights (its loop stops at c*n*size*size), we fill every location.
         scale = np.sqrt(2. / k)
-        layer.weights = uniform(scale, (layer.locations, layer.filters, k))
+        layer.weights = (scale * np.random.uniform(-1, 1, (layer.locations, layer.filters, k))).astype(np.float32)
         layer.biases = np.zeros(layer.out_shape, np.float32)
         return layer
 

@@ -133,9 +133,9 @@ class YoloLoss:
         2 - w*h; returns the IoU of its box with the truth."""
         aw, ah = self.anchors[anchor]
         p = out[n, :4, j, i]
-        pred = ((F32(i) + p[0]) / F32(self.w), (F32(j) + p[1]) / F32(self.h),
-                F32(math.exp(float(p[2])) * float(aw) / self.net_w),
-                F32(math.exp(float(p[3])) * float(ah) / self.net_h))
+        with np.errstate(over="ignore"):  # exp of a large tw is inf in C too
+            size = np.exp(p[2:4].astype(np.float64)) * self.anchors[anchor] / (self.net_w, self.net_h)
+        pred = ((F32(i) + p[0]) / F32(self.w), (F32(j) + p[1]) / F32(self.h), *size.astype(F32))
         iou = box_iou(pred, truth[:4])
         targets = (truth[0] * F32(self.w) - F32(i), truth[1] * F32(self.h) - F32(j),
                    F32(math.log(truth[2] * F32(self.net_w) / aw)), F32(math.log(truth[3] * F32(self.net_h) / ah)))

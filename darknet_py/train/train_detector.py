@@ -14,7 +14,7 @@ import time
 from ..cfg import basecfg, data_path, read_data_cfg
 from ..cpu.blas import single_threaded
 from ..data.augment import Augment, DarknetRandom
-from ..data.detection import DetectionLoader
+from ..data.detection import DetectionLoader, RegionLoader
 from ..data.lists import read_paths
 from ..errors import DarknetError
 from ..network import Network
@@ -29,7 +29,7 @@ AVG_KEEP = .9                      # avg_loss = avg_loss*.9 + loss*.1
 BACKUP_EVERY = 100                 # <cfg>.backup is rewritten every 100 batches
 SNAPSHOT_EVERY = 10000             # <cfg>_<i>.weights every 10000 batches ...
 EARLY_SNAPSHOT_BELOW = 1000        # ... and every 100 (BACKUP_EVERY) below batch 1000
-RESIZE_EVERY = 10                  # multi-scale ([region] random=1): a new input size every 10 iterations
+RESIZE_EVERY = 10                  # multi-scale ([region]/[yolo] random=1): a new input size every 10 iterations
 SCALE_UNIT = 32                    # dim = (rand() % 10 + 10) * 32: 320 to 608
 SCALE_CHOICES = 10
 SCALE_MIN_UNITS = 10
@@ -99,13 +99,24 @@ def load_training_network(cfgfile, weightfile, clear, max_batches):
         net.seen = 0
     if max_batches is not None:
         net.max_batches = max_batches
-    if net.output_layer.type != "region":
-        raise DarknetError(f"{cfgfile}: the last layer is [{net.output_layer.type}], detector train needs [region]")
+    if net.output_layer.type not in ("region", "yolo", "detection"):
+        raise DarknetError(f"{cfgfile}: the last layer is [{net.output_layer.type}], detector train needs [region], "
+                           f"[yolo] or [detection]")
     check_training_options(net)
     print(net.summary(), file=sys.stderr)
     if weightfile is not None:
         print(f"Loading weights from {weightfile}...Done!", file=sys.stderr)
     return net
+
+
+def loader_for(net, loader_class):
+    """The batches the output layer learns from, as the loader class and its truths per image: YOLOv2's
+    30 and YOLOv3's 90 boxes (train_detector: args.num_boxes = l.max_boxes, DETECTION_DATA), or YOLOv1's
+    grid of side x side cells (examples/yolo.c train_yolo: REGION_DATA, args.num_boxes = l.side)."""
+    layer = net.output_layer
+    if layer.type == "detection":
+        return RegionLoader, layer.side
+    return loader_class, layer.max_boxes
 
 
 def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=None, seed=None,
@@ -137,14 +148,15 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
                            f"the schedule)")
     checkpoints = Checkpoints(options, base, weightfile, team.main)
     backup = checkpoints.folder
-    region = net.output_layer
+    last = net.output_layer
     seed = team.seed(int(time.time()) if seed is None else seed)
     rng = DarknetRandom(seed)
     imgs = net.minibatch * net.subdivisions
     chart = LossChart(os.path.join(backup, f"{base}_loss.png"), base)
     bar = ProgressBar(start, net.max_batches, enabled=progress)
-    loader = loader_class(paths, imgs, net.w, net.h, Augment.from_network(net), region.classes,
-                          workers, seed=team.rank_seed(seed + start))
+    loader_class, num_boxes = loader_for(net, loader_class)
+    loader = loader_class(paths, imgs, net.w, net.h, Augment.from_network(net), last.classes,
+                          workers, seed=team.rank_seed(seed + start), num_boxes=num_boxes)
     train = team.wrap(train_batch)
     avg_loss, count = -1., 0
     # One OpenBLAS thread, as Darknet's CPU gemm: the training path's many small per-image GEMMs spend
@@ -152,7 +164,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     with single_threaded(), checkpoints.stop_signals():
         try:
             while current_batch(net) < net.max_batches:
-                if region.random and count % RESIZE_EVERY == 0:
+                if last.type != "detection" and last.random and count % RESIZE_EVERY == 0:
                     print("Resizing")
                     dim = random_dim(rng, current_batch(net), net.max_batches)
                     print(dim)

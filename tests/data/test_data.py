@@ -1,5 +1,6 @@
 """darknet_py.data against libdarknet's data.c/image.c (place_image, distort_image, load_data_detection)."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +150,20 @@ def test_loader_reports_missing_labels(tmp_path):
 def test_augment_from_network():
     net = Network.from_cfg(darknet_cfg("yolov2-tiny"))
     assert augment.Augment.from_network(net) == augment.Augment(jitter=.2, hue=.1, saturation=1.5, exposure=1.5)
+
+
+@needs_oracle
+@needs_coco
+@pytest.mark.parametrize("seed", [2, 9])
+def test_region_batch_matches_darknet_rand_stream(tricky_set, seed):
+    """YOLOv1's data (load_data_region): crop, resize, flip, distortion and the grid truth as libdarknet's.
+    (Without the classification-only label: fill_truth_region writes its 999999 box past the grid.)"""
+    labels = Path(tricky_set[0].replace("images", "labels").replace(".jpg", ".txt"))
+    labels.write_text("".join(line + "\n" for line in labels.read_text().splitlines() if line != "9 0 0 0.5 0.5"))
+    aug = augment.Augment(jitter=.2, hue=.1, saturation=1.5, exposure=1.5)
+    want_x, want_y = oracle.region_data(seed, tricky_set, 4, 96, 64, 7, 80, aug.jitter, aug.hue, aug.saturation,
+                                        aug.exposure)
+    x, y = detection.load_detection_batch(tricky_set, 4, 96, 64, aug, oracle.LibcRandom(seed), 7, 80,
+                                          detection.load_region_image, 7 * 7 * 85)
+    np.testing.assert_array_equal(x, want_x)
+    np.testing.assert_array_equal(y, want_y)

@@ -308,6 +308,20 @@ def detection_data(seed, paths, n, w, h, boxes=30, classes=80, jitter=.2, hue=.1
         return a[:split].reshape(n, 3, h, w), a[split:].reshape(n, 5 * boxes)
 
 
+def region_data(seed, paths, n, w, h, side, classes=20, jitter=.2, hue=.1, sat=1.5, exposure=1.5):
+    """srand(seed) then data.c's load_data_region (YOLOv1's) over `paths`. Returns X (n, 3, h, w) float32 and
+    y (n, side*side*(5 + classes)) float32, the grid truth."""
+    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
+        listfile = Path(tmp) / "train.txt"
+        listfile.write_text("".join(f"{Path(p).resolve()}\n" for p in paths))
+        out = Path(tmp) / "data.bin"
+        _run("augment", "region", seed, listfile, n, w, h, side, classes, *(repr(float(v)) for v in
+             (jitter, hue, sat, exposure)), out)
+        a = np.fromfile(out, dtype=np.float32)
+        split = n * 3 * h * w
+        return a[:split].reshape(n, 3, h, w), a[split:].reshape(n, -1)
+
+
 def classification_data(seed, paths, labels, n, classes, lo, hi, size, angle=0., aspect=1., hue=0., sat=1.,
                         exposure=1., center=0, tree=None):
     """srand(seed) then data.c's load_data_augment over `paths` with the label strings `labels` (and a

@@ -19,6 +19,8 @@
  *   augment  distort SRC HUE SAT VAL OUT     (distort_image)
  *   augment  detection SEED LIST N W H BOXES CLASSES JITTER HUE SAT EXP OUT
  *       srand(SEED), then load_data_detection over LIST's paths; OUT: N*3*H*W floats then N*5*BOXES.
+ *   augment  region SEED LIST N W H SIDE CLASSES JITTER HUE SAT EXP OUT
+ *       srand(SEED), then load_data_region (YOLOv1's); OUT: N*3*H*W floats then N*SIDE*SIDE*(5+CLASSES).
  *   augment  classification SEED LIST LABELS N CLASSES MIN MAX SIZE ANGLE ASPECT HUE SAT EXP CENTER TREE OUT
  *       srand(SEED), then load_data_augment (TREE "-": no hierarchy); OUT: N*3*SIZE*SIZE floats then N*CLASSES.
  *   augment  validcrop SRC SIZE OUT          (resize_min + crop_image as validate_classifier_single)
@@ -55,6 +57,8 @@ void distort_image(image im, float hue, float sat, float val);
 void **list_to_array(list *l);
 data load_data_detection(int n, char **paths, int m, int w, int h, int boxes, int classes, float jitter,
                          float hue, float saturation, float exposure);
+data load_data_region(int n, char **paths, int m, int w, int h, int size, int classes, float jitter, float hue,
+                      float saturation, float exposure);
 int hierarchy_top_prediction(float *predictions, tree *hier, float thresh, int stride);
 data load_data_augment(char **paths, int n, int m, char **labels, int k, tree *hierarchy, int min, int max,
                        int size, float angle, float aspect, float hue, float saturation, float exposure, int center);
@@ -274,6 +278,17 @@ static int cmd_augment(int argc, char **a)
         srand(atoi(a[1]));
         data d = load_data_detection(n, paths, plist->size, atoi(a[4]), atoi(a[5]), atoi(a[6]), atoi(a[7]),
                                      atof(a[8]), atof(a[9]), atof(a[10]), atof(a[11]));
+        FILE *f = open_or_die(a[12], "wb");
+        for (int i = 0; i < n; ++i) write_floats(f, d.X.vals[i], d.X.cols);
+        for (int i = 0; i < n; ++i) write_floats(f, d.y.vals[i], d.y.cols);
+        fclose(f);
+    } else if (!strcmp(op, "region") && argc == 13) {
+        list *plist = get_paths(a[2]);
+        char **paths = (char **)list_to_array(plist);
+        int n = atoi(a[3]);
+        srand(atoi(a[1]));
+        data d = load_data_region(n, paths, plist->size, atoi(a[4]), atoi(a[5]), atoi(a[6]), atoi(a[7]),
+                                  atof(a[8]), atof(a[9]), atof(a[10]), atof(a[11]));
         FILE *f = open_or_die(a[12], "wb");
         for (int i = 0; i < n; ++i) write_floats(f, d.X.vals[i], d.X.cols);
         for (int i = 0; i < n; ++i) write_floats(f, d.y.vals[i], d.y.cols);

@@ -15,6 +15,7 @@ import pytest
 
 import oracle
 from conftest import ROOT, SHARED, conv, maxpool, needs_oracle, section
+from test_detector import assert_same_set
 from darknet_py import cli, weights as weights_module
 from darknet_py.data.lists import read_names
 from darknet_py.detector import detect_images, labels
@@ -290,3 +291,47 @@ def test_shipped_coco128_model_detects_as_darknet():
     ours = rows(ours, getattr)
     assert expected and [r[0] for r in ours] == [r[0] for r in expected]
     np.testing.assert_allclose([r[1:] for r in ours], [r[1:] for r in expected], rtol=1e-4, atol=1e-6)
+
+
+# YOLOv3 and YOLOv1 heads on the same small backbone and synthetic squares: detector train picks their data
+# (90 boxes per image for [yolo], load_data_region's grid for [detection], as examples/yolo.c), their losses
+# fall, the mAP on the training images rises, and Darknet, loading the weights, detects what we detect.
+HEAD = CFG[:CFG.index("[convolutional]")]
+YOLO_CFG = HEAD + (
+    conv(8) + maxpool() + conv(16) + maxpool() + conv(32) + maxpool() + conv(32) + maxpool()
+    + conv(14, size=1, activation="linear", batch_normalize=0)
+    + section("yolo", mask="2,3", anchors="14,14, 20,20, 26,26, 32,32", classes=2, num=4, jitter=.1,
+              ignore_thresh=.7, truth_thresh=1, random=0)
+    + section("route", layers=-3) + conv(16, size=1) + section("upsample", stride=2) + section("route", layers="-1,5")
+    + conv(14, size=1, activation="linear", batch_normalize=0)
+    + section("yolo", mask="0,1", anchors="14,14, 20,20, 26,26, 32,32", classes=2, num=4, jitter=.1,
+              ignore_thresh=.7, truth_thresh=1, random=0))
+V1_CFG = HEAD + (
+    conv(8) + maxpool() + conv(16) + maxpool() + conv(32) + maxpool()
+    + section("connected", output=4 * 4 * (2 * 5 + 2), activation="linear")
+    + section("detection", classes=2, coords=4, rescore=1, side=4, num=2, softmax=0, sqrt=1, jitter=.1,
+              object_scale=1, noobject_scale=.5, class_scale=1, coord_scale=5))
+HEADS = {"yolov3": (YOLO_CFG, 100, .01), "yolov1": (V1_CFG, 200, .001)}
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_yolov3_and_yolov1_heads_train(run, head):
+    text, iterations, lr = HEADS[head]
+    cfg = run.root / f"{head}.cfg"
+    cfg.write_text(text.format(batch=BATCH, size=SIZE, lr=lr, burn_in=0, max_batches=iterations, steps=1000))
+    start = run.weights(str(cfg), 0, name=f"{head}.weights")
+    final, lines = run.train(str(cfg), start)
+    first, last = np.mean([loss for _, loss, *_ in lines[:5]]), np.mean([loss for _, loss, *_ in lines[-5:]])
+    assert last < first / 2
+    before, after = run.mean_ap(str(cfg), start), run.mean_ap(str(cfg), final)
+    assert after > before + .2, (before, after)
+    print(f"{head}: loss {first:.1f} -> {last:.1f}, mAP {before:.3f} -> {after:.3f}")
+    ours = detect_images(Network.from_cfg(str(cfg)).load_weights(final), [run.paths[0]], thresh=.2)[0]
+    if head == "yolov3":
+        expected = oracle.detections(cfg, final, run.paths[0], thresh=.2) if oracle.available() else None
+    else:  # YOLOv1 resizes: the oracle gets the resized image and w = h = 1 (relative boxes)
+        x = load_image(run.paths[0])  # already the network's size
+        expected = oracle.detections(cfg, final, x, im_w=1, im_h=1, thresh=.2) if oracle.available() else None
+    assert any(d.prob.max() > .2 for d in ours)
+    if expected is not None:
+        assert_same_set(ours, expected)
