@@ -19,7 +19,7 @@ USAGE = """usage: darknet-py <command> ...
   detector valid <data> <cfg> <weights> [-out prefix] [-batch 8]   (comp4 files or coco json into <results>/)
   detector recall <data> <cfg> <weights>                      (proposal recall over the valid list)
   detector map <data> <cfg> <weights> [-iou .5]               (per-class AP, VOC07 / AUC mAP, COCO AP)
-  detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 [-show] [-plot anchors.png]
+  detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 [-yolo 3] [-show] [-plot anchors.png]
   detector train <data> <cfg> [weights] [-clear] [-max_batches N] [-seed N]   (checkpoints in the .data's backup folder)
     data-parallel: mpirun -np N darknet-py detector train ..., or -gpus 0,1,2,3 [-sync darknet] [-timeout S]
   detect <cfg> <weights> [image ...]                (detector test with cfg/coco.data)

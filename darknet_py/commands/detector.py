@@ -178,12 +178,14 @@ def mean_ap(args):
 
 def calc_anchors(args):
     """Dimension clusters over the .data's train list (k-means, 1 - IoU), in grid cells of a
-    width x height network; -show also prints Table 1 and writes Figure 2 (-plot anchors.png)."""
+    width x height network; -yolo N: YOLOv3's, in input pixels, with the mask= of each of its N [yolo]
+    layers; -show also prints Table 1 and writes Figure 2 (-plot anchors.png)."""
     from ..data.lists import label_path, read_paths
     from ..errors import DarknetError
     from ..eval import anchor_figures as F
     from ..eval import anchors as A
-    k = args.value("-num_of_clusters", 5, int, 1)
+    yolo = args.value("-yolo", 0, int, 0)
+    k = args.value("-num_of_clusters", 3 * yolo if yolo else 5, int, 1)
     width = args.value("-width", 416, int, 1)
     height = args.value("-height", 416, int, 1)
     seed = args.value("-seed", 0, int)
@@ -191,16 +193,21 @@ def calc_anchors(args):
     plot = args.value("-plot", "anchors.png")
     if show:
         check_writable(plot, "-plot")
-    (data,), _ = args.positional(1, "detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 [-show]")
+    (data,), _ = args.positional(1, "detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 "
+                                    "[-yolo 3] [-show]")
     paths = read_paths(data_path(read_data_cfg(data).get("train", "data/train.list"), data))
-    boxes = A.label_sizes([label_path(p) for p in paths], width, height)
+    boxes = A.label_sizes([label_path(p) for p in paths], width, height, stride=1 if yolo else A.STRIDE)
     print(f" num_of_clusters = {k}, width = {width}, height = {height}")
     print(f" read labels from {len(paths)} images, {len(boxes)} boxes")
     if not 1 <= k <= len(boxes):
         raise DarknetError(f"calc_anchors: -num_of_clusters must be in [1, {len(boxes)}] (the boxes), got {k}")
+    if yolo and not 1 <= yolo <= k:
+        raise DarknetError(f"calc_anchors: -yolo must be in [1, {k}] (the clusters), got {yolo}")
     anchors, iou = A.kmeans_anchors(boxes, k, seed, n_init=F.N_INIT)
     print(f" avg IoU = {100 * iou:.2f} %")
-    print(f"anchors = {A.format_anchors(anchors)}")
+    print(f"anchors = {A.format_anchors(anchors, digits=0 if yolo else 4)}")
+    for i, mask in enumerate(A.yolo_masks(k, yolo) if yolo else []):
+        print(f"[yolo] {i + 1} of {yolo}: mask = {','.join(map(str, mask))}")
     if show:
         if len(boxes) < max(F.FIGURE_KS):
             raise DarknetError(f"calc_anchors -show: Table 1 and Figure 2 need at least 9 boxes, got {len(boxes)}")

@@ -2,7 +2,8 @@
 
 k-means over the training boxes' (w, h) with the distance d(box, centroid) = 1 - IoU(box, centroid),
 the boxes and centroids placed at the same centre, so only shape and size matter. Sizes are in
-network grid cells (label w * width / 32), the unit of a [region] layer's `anchors`. The Euclidean
+network grid cells (label w * width / 32), the unit of a [region] layer's `anchors`, or in input pixels
+(stride 1), the unit of YOLOv3's [yolo] anchors, which yolo_masks shares out among its scales. The Euclidean
 distance (Table 1's "Cluster SSE" row, also what AlexeyAB's calc_anchors runs through cv::kmeans) is
 available for comparison.
 """
@@ -126,3 +127,18 @@ def hand_picked_anchors(width, height, scales=HAND_SCALES, ratios=HAND_RATIOS, s
 def format_anchors(anchors, digits=4):
     """Anchors as a [region] `anchors=` value: "w1,h1, w2,h2, ..."."""
     return ", ".join(f"{w:.{digits}f},{h:.{digits}f}" for w, h in anchors)
+
+
+def yolo_masks(k, layers):
+    """The `mask=` of each of YOLOv3's `layers` [yolo] layers (in cfg order) for k anchors sorted by area: the
+    first [yolo] predicts on the coarsest map (stride 32), so it takes the largest anchors; k/layers each,
+    one more for the coarsest when they do not divide (9 anchors, 3 layers: 6,7,8 / 3,4,5 / 0,1,2 as
+    yolov3.cfg; 6 and 2: 3,4,5 / 0,1,2 as yolov3-tiny.cfg)."""
+    if not 1 <= layers <= k:
+        raise ValueError(f"need 1 <= [yolo] layers <= anchors ({k}), got {layers}")
+    masks, end = [], k
+    for i in range(layers):
+        size = k // layers + (i < k % layers)
+        masks.append(list(range(end - size, end)))
+        end -= size
+    return masks

@@ -93,6 +93,56 @@ def test_valid_writes_darknets_files(kind, setup, capsys):
     assert_same_files(tmp / f"{kind}-ours", tmp / f"{kind}-theirs")
 
 
+def sized_project_cfg(name, folder, size=SIZE):
+    text = project_cfg(name).read_text()
+    path = folder / f"{name}-{size}.cfg"
+    path.write_text(re.sub(r"(?m)^height=\d+", f"height={size}", re.sub(r"(?m)^width=\d+", f"width={size}", text)))
+    return path
+
+
+@needs_oracle
+@needs_coco
+def test_valid_of_yolov3_writes_darknets_files(setup, capsys, random_weights):
+    """YOLOv3-tiny's two [yolo] layers through validate_detector: the same comp4 files as /usr/bin/darknet."""
+    tmp, _, _ = setup
+    cfg = sized_project_cfg("yolov3-tiny", tmp)
+    weights = random_weights(project_cfg("yolov3-tiny"), seed=7, confident=True)
+    (tmp / "voc-theirs").mkdir()
+    darknet(tmp, "valid", tmp / "voc-theirs.data", cfg, weights)
+    cli(capsys, "detector", "valid", tmp / "voc-ours.data", cfg, weights, "-nogpu", "-batch", 2)
+    assert_same_files(tmp / "voc-ours", tmp / "voc-theirs")
+
+
+@needs_coco
+def test_valid_recall_and_map_of_yolov1(setup, capsys, random_weights):
+    """YOLOv1 ([detection]) resized, as examples/yolo.c validates it: boxes in image pixels for valid, relative
+    for recall (Darknet's detector valid/recall give it the letterbox's or the network's sizes)."""
+    tmp, _, _ = setup
+    cfg = sized_project_cfg("yolov1-tiny", tmp, 224)
+    weights = random_weights(cfg, seed=7, confident=True)
+    (tmp / "images").mkdir()
+    (tmp / "labels").mkdir()
+    for p in IMAGES[:5]:  # a VOC-sized copy: COCO's class ids modulo 20
+        (tmp / "images" / p.name).write_bytes(p.read_bytes())
+        rows = read_labels(label_path(p))
+        (tmp / "labels" / f"{p.stem}.txt").write_text("".join(f"{int(c) % 20} {x} {y} {w} {h}\n"
+                                                               for c, x, y, w, h in rows))
+    (tmp / "v1.txt").write_text("".join(f"{tmp / 'images' / p.name}\n" for p in IMAGES[:5]))
+    (tmp / "v1.data").write_text(f"classes=20\nvalid={tmp}/v1.txt\nnames={ROOT}/data/voc.names\n"
+                                 f"results={tmp}/v1\n")
+    cli(capsys, "detector", "valid", tmp / "v1.data", cfg, weights, "-nogpu")
+    lines = [line.split() for f in (tmp / "v1").iterdir() for line in f.read_text().splitlines()]
+    assert len(lines) > 20
+    sizes = {p.stem: cv2.imread(str(p)).shape[:2] for p in IMAGES[:5]}
+    for image_id, _, xmin, ymin, xmax, ymax in lines:  # 1-based corners clamped to the image
+        h, w = sizes[image_id]
+        assert 1 <= float(xmin) <= float(xmax) <= w and 1 <= float(ymin) <= float(ymax) <= h
+    _, err = cli(capsys, "detector", "recall", tmp / "v1.data", cfg, weights, "-nogpu")
+    assert len([line for line in err if "RPs/Img" in line]) == 5
+    out, _ = cli(capsys, "detector", "map", tmp / "v1.data", cfg, weights, "-nogpu")
+    assert any(line.startswith("mAP@0.5 (VOC2007 11-point)") for line in out)
+
+
 @needs_coco
 def test_valid_out_prefix_and_default_results_folder(setup, capsys):
     tmp, cfg, weights = setup
@@ -224,6 +274,20 @@ def test_calc_anchors_prints_kmeans_and_writes_figure2(setup, capsys):
     img = cv2.imread(str(tmp / "fig2.png"))
     assert img.shape == (F.PLOT_SIZE[1], F.PLOT_SIZE[0], 3)
     assert (np.abs(img.astype(int) - F.IOU_COLOR).sum(-1) < 30).sum() > 200  # the IoU curve is drawn
+
+
+@needs_coco
+def test_calc_anchors_for_yolov3_in_pixels_with_masks(setup, capsys):
+    """-yolo 3: nine clusters in input pixels (YOLOv3's anchor unit), the largest three for the first [yolo]."""
+    tmp, _, _ = setup
+    out, _ = cli(capsys, "detector", "calc_anchors", tmp / "voc-ours.data", "-yolo", 3, "-width", 416,
+                 "-height", 416)
+    boxes = A.label_sizes([label_path(p) for p in IMAGES], 416, 416, stride=1)
+    anchors, _ = A.kmeans_anchors(boxes, 9, 0, n_init=F.N_INIT)
+    np.testing.assert_allclose(anchors, A.kmeans_anchors(boxes / 32, 9, 0, n_init=F.N_INIT)[0] * 32, rtol=1e-9)
+    assert f"anchors = {A.format_anchors(anchors, digits=0)}" in out
+    assert [line.split("= ")[1] for line in out if line.startswith("[yolo]")] == ["6,7,8", "3,4,5", "0,1,2"]
+    assert A.yolo_masks(6, 2) == [[3, 4, 5], [0, 1, 2]] and A.yolo_masks(10, 3)[0] == [6, 7, 8, 9]
 
 
 @needs_coco
