@@ -9,8 +9,9 @@ Layout: buffers are (C, B, H, W) - channel-major over the batch - so a convoluti
 one GEMM, weights (n, C*k*k) x im2col (C*k*k, B*H*W). With B == 1 this is Darknet's layout. `layer.output`
 is set to a (B, C, H, W) view of each buffer, so per-layer inspection works as on the CPU.
 
-Layers without a kernel here (e.g. [shortcut], [reorg] flatten/extra, the CPU-build region tree) run
-their own `forward` on CuPy arrays (one `xp` code path); such a plan is not captured as a graph.
+Layers without a kernel here ([local], [crop], [detection], binary/xnor convolutions, [reorg] flatten/extra,
+the CPU-build region tree) run their own `forward` on CuPy arrays (one `xp` code path); such a plan is not
+captured as a graph.
 
 Precision: float32 throughout, as Darknet. The fast mode (`half=True`, the CLI's -half) runs the GEMMs
 on TF32 tensor cores (10-bit mantissa inputs, float32 accumulation); kernels and buffers stay float32.
@@ -132,7 +133,9 @@ class Plan:
             return not (layer.extra or layer.flatten)
         if layer.type == "region":
             return not (layer.tree is not None and layer.darknet_cpu_tree_layout)
-        return True
+        if layer.type == "convolutional":
+            return not (layer.binary or layer.xnor)
+        return layer.type in Plan._BUILDERS
 
     def _copy(self, dst, src):
         dst[...] = src
@@ -144,7 +147,8 @@ class Plan:
     # -- layers: each returns its output buffer after appending its steps
 
     _BUILDERS = {t: "_" + t for t in ("convolutional", "connected", "batchnorm", "maxpool", "avgpool", "reorg",
-                                      "route", "region", "softmax", "dropout", "cost")}
+                                      "route", "region", "softmax", "dropout", "cost", "upsample", "yolo",
+                                      "shortcut")}
 
     def _launch(self, file, name, count, *args):
         self.steps.append(lambda: self.runner.launch(file, name, count, *args))
@@ -273,6 +277,27 @@ class Plan:
             n = inputs // layer.groups
             self._launch("softmax.cu", "softmax_forward", self.batch * layer.groups, x, out, n, self.batch,
                          inputs, layer.groups, n, 1, float(layer.temperature), 0, inputs, self.batch, h * w)
+        return out
+
+    def _upsample(self, layer, x):
+        c, h, w = layer.out_shape if layer.reverse else layer.in_shape  # the small side
+        out = self._buffer(layer.out_shape)
+        self._launch("upsample.cu", "upsample_forward", out.size, x, out, c * self.batch, h, w, layer.stride,
+                     float(layer.scale), int(layer.reverse))
+        return out
+
+    def _yolo(self, layer, x):
+        _, h, w = layer.in_shape
+        out = self._buffer(layer.out_shape)
+        self._launch("yolo.cu", "yolo_forward", out.size, x, out, layer.num, layer.entries, self.batch, h * w)
+        return out
+
+    def _shortcut(self, layer, x):
+        c, h, w = layer.out_shape
+        fc, fh, fw = layer.from_shape
+        out = self._buffer(layer.out_shape)
+        self._launch("shortcut.cu", "shortcut_forward", out.size, x, self.buffers[layer.index], out, c, self.batch,
+                     h, w, fc, fh, fw, float(layer.alpha), float(layer.beta), ACTIVATION_CODES.index(layer.activation))
         return out
 
     def _tree_arrays(self, tree):

@@ -7,11 +7,12 @@ backward, col2im, the maxpool, avgpool, route, reorg and region backwards; the w
 input delta are cuBLAS GEMMs. Per-channel sums (bias and scale gradients, batch mean and variance)
 are array reductions of the runner's module (CuPy on the GPU), accumulated in float64.
 
-As in Darknet's GPU build, the region loss runs on the host (`layers/region_loss.py`): the region
-output comes down, its delta goes back up. [softmax]'s cross-entropy runs on the device. The layers
-without training kernels here - [cost], [connected], [batchnorm] and grouped convolutions - run their own
-CPU forward and backward on host copies (`_fallback`). [shortcut] is refused: its backward writes
-another layer's delta.
+As in Darknet's GPU build, the region and YOLOv3 losses run on the host (`layers/region_loss.py`,
+`layers/yolo_loss.py`): the output comes down, its delta goes back up. [softmax]'s cross-entropy runs on
+the device. [upsample] and [shortcut] train by their kernels (the shortcut's backward adds into its `from`
+layer's delta on the device). The layers without training kernels here - [cost], [connected], [batchnorm],
+[local], [crop], [detection], grouped and binary/xnor convolutions - run their own CPU forward and backward
+on host copies (`_fallback`).
 
 `GpuTrainer` holds the parameters and their update buffers on the device (`DeviceParams`, stepped by
 the optimiser, `train/sgd.py`, as the layers are on the CPU) and a plan per (minibatch, width, height); `download`
@@ -20,9 +21,9 @@ tests/gpu/test_gpu_train.py runs all of this on the CPU with the kernels compile
 """
 import numpy as np
 
-from ..errors import DarknetError
 from ..layers.batchnorm import BN_DELTA_EPSILON, BN_EPSILON, BN_ROLLING_MOMENTUM
 from ..layers.region_loss import region_loss
+from ..layers.yolo_loss import yolo_loss
 from .device import to_numpy
 from .plan import ACTIVATION_CODES, Plan
 
@@ -223,18 +224,62 @@ class TrainPlan(Plan):
         delta = self._buffer(layer.out_shape)
         c, h, w = layer.in_shape
 
-        def loss():  # on the host, as forward_region_layer_gpu
-            if self.net.truth is None:
-                return
-            output = to_numpy(self.batch_view(out))
-            host_delta, layer.cost, layer.stats = region_loss(layer, output, self.net.truth, self.net.seen)
-            print(layer.stats.line())
-            self.batch_view(delta)[...] = self.xp.asarray(host_delta)
-
-        self.steps.append(loss)
+        self._host_loss(layer, out, delta, lambda output: region_loss(layer, output, self.net.truth, self.net.seen))
         self._add_input_backward(i, delta, lambda d: self.runner.launch(
             "region.cu", "region_backward", d.size, out, delta, d, layer.num, layer.entries, self.batch, h * w,
             layer.coords, int(bool(layer.background))))
+        return out
+
+    def _host_loss(self, layer, out, delta, loss):
+        """A loss on the host, as forward_region/yolo_layer_gpu pull the output down for it: loss(output) gives
+        (delta, cost, stats), and the delta goes back up."""
+        def step():
+            if self.net.truth is None:
+                return
+            host_delta, layer.cost, layer.stats = loss(to_numpy(self.batch_view(out)))
+            print(layer.stats.line())
+            self.batch_view(delta)[...] = self.xp.asarray(host_delta)
+        self.steps.append(step)
+
+    def _yolo(self, layer, x):
+        i = self._index()
+        out = super()._yolo(layer, x)
+        delta = self._buffer(layer.out_shape)
+
+        self._host_loss(layer, out, delta, lambda output: yolo_loss(layer, output, self.net.truth, self.net.w,
+                                                                    self.net.h))
+        self._add_input_backward(i, delta, lambda d: self.runner.launch("yolo.cu", "yolo_backward", d.size, delta, d,
+                                                                        d.size))
+        return out
+
+    def _upsample(self, layer, x):
+        i = self._index()
+        out = super()._upsample(layer, x)
+        delta = self._buffer(layer.out_shape)
+        c, h, w = layer.out_shape if layer.reverse else layer.in_shape
+        self._add_input_backward(i, delta, lambda d: self.runner.launch(
+            "upsample.cu", "upsample_backward", d.size if layer.reverse else c * self.batch * h * w, delta, d,
+            c * self.batch, h, w, layer.stride, float(layer.scale), int(layer.reverse)))
+        return out
+
+    def _shortcut(self, layer, x):
+        i = self._index()
+        out = super()._shortcut(layer, x)
+        delta = self._buffer(layer.out_shape)
+        c, h, w = layer.out_shape
+        fc, fh, fw = layer.from_shape
+        act = ACTIVATION_CODES.index(layer.activation)
+        pairs = min(c, fc) * self.batch * min(h, fh) * min(w, fw)
+
+        def backward():
+            self.runner.launch("epilogue.cu", "activate_backward", out.size, out, delta, out.size, act)
+            input_delta = self._input_delta(i)
+            if input_delta is not None:
+                self.runner.launch("shortcut.cu", "shortcut_backward_input", delta.size, delta, input_delta,
+                                   delta.size, float(layer.alpha))
+            self.runner.launch("shortcut.cu", "shortcut_backward_from", pairs, delta, self.deltas[layer.index], c,
+                               self.batch, h, w, fc, fh, fw, float(layer.beta))
+        self._add(delta, [backward])
         return out
 
     def _softmax(self, layer, x):
@@ -270,8 +315,6 @@ class TrainPlan(Plan):
 
     def _fallback(self, layer, x):
         """The layer's own CPU training forward and backward on host copies of its input and deltas."""
-        if layer.type == "shortcut":
-            raise DarknetError("GPU training does not support [shortcut] layers; train on the CPU (-nogpu)")
         self.capturable = False
         i = self._index()
         out, delta = self._buffer(layer.out_shape), self._buffer(layer.out_shape)

@@ -156,13 +156,74 @@ def test_training_steps_give_the_cpu_parameters(tmp_path, text, make_batch, keys
         np.testing.assert_array_equal(cpu.layers[2].scales, start.layers[2].scales)
 
 
-def test_shortcut_is_refused(tmp_path, runner):
-    net = build(tmp_path, NET + conv(3, size=1) + section("shortcut", **{"from": -1}), batch=1, subdivisions=1)
-    with pytest.raises(DarknetError, match="shortcut"):
-        TrainPlan(net, 1, runner, {})
+# YOLOv3's layer types with training kernels: residual shortcuts (alpha, beta, onto and from larger maps),
+# upsample with a scale and a downsample, two [yolo] losses on the host; and YOLOv1's, which train by their
+# CPU layers on host copies: [local], [connected], [detection] (without [dropout], whose GPU mask is drawn
+# over the plan's (C, B, H, W) layout, so not the CPU's for B > 1).
+YOLO3 = (NET + conv(8) + conv(8, size=1) + conv(8)
+         + section("shortcut", activation="leaky", alpha=.5, beta=2, **{"from": -3})
+         + conv(12, stride=2) + section("shortcut", activation="linear", **{"from": -2})
+         + section("upsample", stride=2, scale=.5) + section("shortcut", activation="linear", **{"from": -2})
+         + section("upsample", stride=-2) + conv(14, size=1, activation="linear", batch_normalize=0)
+         + section("yolo", mask="2,3", anchors="4,4, 9,9, 14,14, 20,20", classes=2, num=4)
+         + section("route", layers=-3) + section("upsample", stride=2) + section("route", layers="-1,3")
+         + conv(14, size=1, activation="linear", batch_normalize=0)
+         + section("yolo", mask="0,1", anchors="4,4, 9,9, 14,14, 20,20", classes=2, num=4))
+YOLO1 = (NET + conv(8) + section("maxpool", size=2, stride=2) + conv(8, stride=2)
+         + section("local", filters=6, size=3, stride=1, pad=1, activation="leaky")
+         + section("connected", output=4 * 4 * (2 * 5 + 2), activation="linear")
+         + section("detection", classes=2, coords=4, rescore=1, side=4, num=2, sqrt=1, coord_scale=5,
+                   noobject_scale=.5))
 
 
-@pytest.mark.parametrize("name, side", [("yolov2", 64), ("yolov2-tiny", 96), ("darknet19", 64)])
+def zoo_batch(net, rng):
+    """[yolo]'s 90-box truth rows or [detection]'s grid, from a few random boxes per image."""
+    layer = net.output_layer
+    if layer.type == "yolo":
+        x, truth = detector_batch(net, rng)
+        return x, np.pad(truth, ((0, 0), (0, 60 * 5)))
+    x = rng.uniform(0, 1, (net.minibatch,) + net.input_shape).astype(np.float32)
+    truth = np.zeros((net.minibatch, layer.cells, 1 + layer.classes + 4), np.float32)
+    for row in truth:
+        for cell in rng.choice(layer.cells, 3, replace=False):
+            row[cell, 0] = row[cell, 1 + rng.integers(layer.classes)] = 1
+            row[cell, -4:] = *rng.uniform(0, 1, 2), *rng.uniform(.1, .6, 2)
+    return x, truth.reshape(net.minibatch, -1)
+
+
+@pytest.mark.parametrize("text", [YOLO3, YOLO1], ids=["yolov3", "yolov1"])
+def test_yolov3_and_yolov1_layers_train_as_on_the_cpu(tmp_path, text, runner):
+    """One step's outputs and deltas, then every parameter after four updates, as the CPU path's."""
+    cpu = build(tmp_path, text, batch=2, subdivisions=1)
+    host = copy.deepcopy(cpu)
+    rng = np.random.default_rng(4)
+    x, truth = zoo_batch(cpu, rng)
+    cpu.forward(x, train=True, truth=truth)
+    cpu.backward()
+    plan = TrainPlan(host, 2, runner, {})
+    host.train, host.truth = True, truth
+    plan.train_forward(x)
+    plan.train_backward()
+    for i, (ours, ref) in enumerate(zip(host.layers, cpu.layers)):
+        assert relative_error(to_numpy(ours.output), ref.output) < TOLERANCE, f"layer {i} {ref.type} output"
+        delta = to_numpy(plan.batch_view(plan.deltas[i]))
+        assert relative_error(delta, ref.delta) < TOLERANCE, f"layer {i} {ref.type} delta"
+    cpu = build(tmp_path, text, batch=4, subdivisions=2)
+    host = copy.deepcopy(cpu)
+    trainer = train_on(host, runner)
+    for _ in range(4):
+        x, truth = zoo_batch(cpu, rng)
+        expected = train_datum(cpu, x, truth)
+        assert train_datum(host, x, truth) == pytest.approx(expected, rel=1e-4)
+    trainer.download()
+    for i, (ours, ref) in enumerate(zip(host.layers, cpu.layers)):
+        for name in ("weights", "biases", "scales", "rolling_mean", "rolling_variance"):
+            if getattr(ref, name, None) is not None:
+                assert relative_error(getattr(ours, name), getattr(ref, name)) < TOLERANCE, f"layer {i} {name}"
+
+
+@pytest.mark.parametrize("name, side", [("yolov2", 64), ("yolov2-tiny", 96), ("darknet19", 64),
+                                        ("yolov3-tiny", 64)])
 def test_paper_networks_train_as_on_the_cpu(name, side, runner):
     """Two updates of the paper's networks at a small size: every parameter as the CPU path's."""
     cpu = sane_parameters(Network.from_cfg(project_cfg(name)))
@@ -174,6 +235,8 @@ def test_paper_networks_train_as_on_the_cpu(name, side, runner):
     for _ in range(2):
         if cpu.output_layer.type == "region":
             x, truth = detector_batch(cpu, rng)
+        elif cpu.output_layer.type == "yolo":
+            x, truth = zoo_batch(cpu, rng)
         else:
             x = rng.uniform(0, 1, (2,) + cpu.input_shape).astype(np.float32)
             truth = np.eye(cpu.output_layer.inputs, dtype=np.float32)[rng.integers(0, 1000, 2)]

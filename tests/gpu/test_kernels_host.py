@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import kernel_host
-from conftest import ROOT, project_cfg, relative_error, sane_parameters
+from conftest import ROOT, conv, project_cfg, relative_error, sane_parameters, section
 from darknet_py.layers.activations import activate, gradient
 from darknet_py.boxes import region_detections
 from darknet_py.gpu.plan import ACTIVATION_CODES, Plan, bn_denominator
@@ -210,16 +210,39 @@ tree={tree}
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_tree_layers(tmp_path, batch):
-    """WordTree softmax in [softmax] and [region], [avgpool], reverse [reorg], and a fallback layer."""
+    """WordTree softmax in [softmax] and [region], [avgpool], reverse [reorg], [shortcut]."""
     tree = write_cfg(tmp_path, TREE, "t.tree")
     net = sane_parameters(Network.from_cfg(write_cfg(tmp_path, TREE_NET.format(tree=tree))))
-    assert not check_network(net, random_input(net, batch)).capturable  # [shortcut] runs its own forward
+    assert check_network(net, random_input(net, batch)).capturable
+
+
+# YOLOv3's layer types: a residual [shortcut] with alpha and beta, one of a larger map (stride 2) and one
+# onto a larger map (sample 2), upsample with a scale, a downsample, route, two [yolo] scales; with
+# local=1 a [local] (no kernel: it runs its own forward on the plan's buffers).
+YOLO3_NET = "[net]\nwidth={w}\nheight={h}\nchannels=3\n" + (
+    conv(8) + conv(8, size=1) + conv(8) + section("shortcut", activation="leaky", alpha=.5, beta=2, **{"from": -3})
+    + conv(12, stride=2) + section("shortcut", activation="linear", **{"from": -2})
+    + section("upsample", stride=2, scale=.5) + section("shortcut", activation="linear", **{"from": -2})
+    + section("upsample", stride=-2) + "{local}" + conv(14, size=1, activation="linear", batch_normalize=0)
+    + section("yolo", mask="2,3", anchors="4,4, 6,6, 9,9, 12,12", classes=2, num=4)
+    + section("route", layers=-3) + section("upsample", stride=2) + section("route", layers="-1,3")
+    + conv(14, size=1, activation="linear", batch_normalize=0)
+    + section("yolo", mask="0,1", anchors="4,4, 6,6, 9,9, 12,12", classes=2, num=4))
+
+
+@pytest.mark.parametrize("w,h,batch,local", [(16, 16, 1, 0), (24, 16, 3, 0), (16, 16, 2, 1)])
+def test_yolov3_layers(tmp_path, w, h, batch, local):
+    text = YOLO3_NET.format(w=w, h=h, local=section("local", filters=12, size=3, stride=1, pad=1,
+                                                       activation="leaky") if local else "")
+    net = sane_parameters(Network.from_cfg(write_cfg(tmp_path, text)))
+    assert check_network(net, random_input(net, batch)).capturable == (not local)
 
 
 @pytest.mark.parametrize("name,size,batch", [("yolov2-tiny", (64, 64), 2), ("yolov2", (96, 64), 2),
-                                             ("yolo9000", (64, 64), 2), ("darknet19", (64, 64), 2)])
+                                             ("yolo9000", (64, 64), 2), ("darknet19", (64, 64), 2),
+                                             ("yolov3-tiny", (64, 64), 2), ("yolov3", (64, 64), 1)])
 def test_paper_networks(name, size, batch, random_weights):
-    """The paper's networks, every layer in kernels (so the GPU captures them as one graph)."""
+    """The paper's networks and YOLOv3, every layer in kernels (so the GPU captures them as one graph)."""
     if name == "yolo9000" and not (ROOT / "data" / "9k.tree").exists():
         pytest.skip("needs data/9k.tree (make data)")
     cfg = project_cfg(name)
