@@ -12,7 +12,6 @@ from conftest import conv, project_cfg, relative_error, sane_parameters, section
 from darknet_py.gpu import device
 from darknet_py.gpu.device import to_numpy
 from darknet_py.data.classification import fill_hierarchy
-from darknet_py.errors import DarknetError
 from darknet_py.gpu.train import GpuTrainer, TrainPlan
 from darknet_py.network import Network
 from darknet_py.train.sgd import train_datum
