@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(device.gpu_count() == 0, reason="no CUDA device"
 TOLERANCE = 1e-4  # of each layer's max |value|: cuBLAS sums in other orders than numpy's BLAS
 CASES = [("yolov2", (416, 416), 1), ("yolov2", (608, 352), 2), ("yolov2-tiny", (416, 416), 1),
          ("yolov2-tiny", (320, 320), 3), ("yolo9000", (416, 416), 1), ("yolo9000", (288, 288), 2),
-         ("darknet19", (224, 224), 1), ("darknet19", (256, 256), 3)]
+         ("darknet19", (224, 224), 1), ("darknet19", (256, 256), 3), ("yolov3", (416, 416), 1),
+         ("yolov3-spp", (608, 352), 2), ("yolov3-tiny", (416, 416), 2)]
 
 
 def data_file(name):
@@ -173,3 +174,21 @@ def test_select_device():
     net = Network.from_cfg(project_cfg("yolov2-tiny")).to(None)
     assert net.gpu is not None
     assert net.to("cpu").gpu is None
+
+
+def test_yolov3_detections_on_the_gpu_equal_the_cpu(random_weights):
+    """detect_images of YOLOv3 on the GPU (its three [yolo] layers decoded on the host from the device's
+    outputs) gives the CPU path's detections."""
+    from darknet_py.detector import detect_images
+    path = data_file("dog.jpg")
+    if not path.exists():
+        pytest.skip("needs data/dog.jpg (make data)")
+    cfg = project_cfg("yolov3-tiny")
+    net = Network.from_cfg(cfg).load_weights(random_weights(cfg, seed=7, confident=True))
+    cpu = detect_images(net, [path], .25)[0]
+    gpu = detect_images(net.to(0), [path], .25)[0]
+    assert cpu and len(gpu) == len(cpu)
+    for ours, ref in zip(gpu, cpu):
+        np.testing.assert_allclose(ours.prob, ref.prob, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ours.bbox, ref.bbox, rtol=1e-4, atol=1e-5)
+
