@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where `make weights` looks before downloading (CI points it at ../shared/weights).
 export DARKNET_WEIGHTS_MIRROR ?= $(abspath ../shared/weights)
 
-.PHONY: install oracle mpi test bench bench-gpu gpu-check data weights
+.PHONY: install oracle mpi test test-zoo bench bench-gpu gpu-check data weights
 
 install: oracle mpi
 	$(PYTHON) -m pip install -q -e ".[test,mpi]"
@@ -20,6 +20,10 @@ oracle:
 
 test:
 	$(PYTHON) -m pytest -q tests
+
+# The model zoo at every cfg's own size too: the large networks' own-size runs take minutes on two cores.
+test-zoo:
+	DARKNET_PY_FULL_ZOO=1 $(PYTHON) -m pytest -q tests/layers/test_layers_oracle.py -k zoo
 
 bench:
 	$(PYTHON) bench/bench_cpu.py

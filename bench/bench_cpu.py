@@ -48,6 +48,7 @@ import openvino  # noqa: E402
 
 # (cfg, input side, target: at most this times the fastest peer's time; issue 14)
 ROWS = [("yolov2-tiny", 416, .9), ("yolov2", 416, .9)] + [("yolov2", s, 1.0) for s in (288, 352, 480, 544, 608)]
+ROWS += [("yolov3-tiny", 416, 1.0), ("yolov3", 416, 1.0)]  # issue 13: YOLOv3 at the fastest peer's speed or better
 QUICK_ROWS = ROWS[:2]
 BATCH = 8            # images per pass in the batch rows (target: at least the fastest peer's images/s)
 BATCH_ROWS = ["yolov2-tiny", "yolov2"]

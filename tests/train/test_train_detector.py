@@ -335,3 +335,39 @@ def test_yolov3_and_yolov1_heads_train(run, head):
     assert any(d.prob.max() > .2 for d in ours)
     if expected is not None:
         assert_same_set(ours, expected)
+
+
+YOLOV3_COCO128 = ROOT / "cfg" / "yolov3-tiny-coco128.cfg"
+TINY = SHARED / "weights" / "tiny.weights"
+COCO128_IMAGES = sorted((SHARED / "datasets" / "coco128" / "images" / "train2017").glob("*.jpg"))
+
+
+@pytest.mark.skipif(not TINY.exists() or not COCO128_IMAGES, reason="needs shared/weights/tiny.weights and coco128")
+def test_yolov3_tiny_fine_tunes_from_a_classifier_backbone(tmp_path):
+    """cfg/yolov3-tiny-coco128.cfg from `partial cfg/tiny.cfg tiny.weights tiny.conv.19 19` (pjreddie's ImageNet
+    Tiny Darknet) on 8 coco128 images at 96x96 for 40 batches (the README's run: 600 batches at 160 on 100): the
+    loss falls, and the original Darknet, loading the weights, detects what we detect."""
+    cfg = tmp_path / "yolov3-tiny-coco128.cfg"
+    text = YOLOV3_COCO128.read_text()
+    for key, value in (("batch", 8), ("subdivisions", 1), ("width", 96), ("height", 96), ("burn_in", 10),
+                       ("max_batches", 40), ("steps", 1000), ("learning_rate", .002)):
+        text = re.sub(rf"(?m)^{key}=.*$", f"{key}={value}", text)
+    cfg.write_text(text)
+    (tmp_path / "train.txt").write_text("".join(f"{p}\n" for p in COCO128_IMAGES[:8]))
+    data = tmp_path / "coco128.data"
+    data.write_text(f"classes=80\ntrain={tmp_path}/train.txt\nbackup={tmp_path}/backup\n")
+    backbone = tmp_path / "tiny.conv.19"
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main(["partial", str(ROOT / "cfg" / "tiny.cfg"), str(TINY), str(backbone), "19"]) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        final = td.train_detector(str(data), str(cfg), str(backbone), seed=0, progress=False)
+    lines = iteration_lines(out.getvalue())
+    first, last = np.mean([loss for _, loss, *_ in lines[:5]]), np.mean([loss for _, loss, *_ in lines[-5:]])
+    assert last < first / 2, (first, last)
+    print(f"yolov3-tiny-coco128, 40 batches at 96: loss {first:.1f} -> {last:.1f}")
+    image = COCO128_IMAGES[0]
+    ours = detect_images(Network.from_cfg(cfg).load_weights(final), [image], thresh=.1)[0]
+    assert any(d.prob.max() > .1 for d in ours)
+    if oracle.available():
+        assert_same_set(ours, oracle.detections(cfg, final, image, thresh=.1))
