@@ -98,14 +98,9 @@ def classifier_batch(net, rng):
     return x, truth
 
 
-@pytest.mark.parametrize("tree", [False, True])
-def test_one_step_outputs_and_deltas_equal_the_cpu_path(tmp_path, tree, runner):
-    cpu = build(tmp_path, DETECTOR, batch=2, subdivisions=1, **detector_keys(tmp_path, tree))
-    host = copy.deepcopy(cpu)
-    x, truth = detector_batch(cpu, np.random.default_rng(1))
-    cpu.forward(x, train=True, truth=truth)
-    cpu.backward()
-
+def check_step(host, cpu, x, truth, runner):
+    """One TrainPlan step of `host` (a copy of `cpu` before cpu's step) on a minibatch of 2, every buffer
+    poisoned first: each layer's output and delta as the CPU path's. Returns the plan."""
     plan = TrainPlan(host, 2, runner, {})
     for buffer in plan.buffers + plan.deltas:
         buffer.fill(np.nan)  # every element must be written (deltas are zeroed by train_forward)
@@ -116,6 +111,18 @@ def test_one_step_outputs_and_deltas_equal_the_cpu_path(tmp_path, tree, runner):
         assert relative_error(to_numpy(ours.output), ref.output) < TOLERANCE, f"layer {i} {ref.type} output"
         delta = to_numpy(plan.batch_view(plan.deltas[i]))
         assert relative_error(delta, ref.delta) < TOLERANCE, f"layer {i} {ref.type} delta"
+    return plan
+
+
+@pytest.mark.parametrize("tree", [False, True])
+def test_one_step_outputs_and_deltas_equal_the_cpu_path(tmp_path, tree, runner):
+    cpu = build(tmp_path, DETECTOR, batch=2, subdivisions=1, **detector_keys(tmp_path, tree))
+    host = copy.deepcopy(cpu)
+    x, truth = detector_batch(cpu, np.random.default_rng(1))
+    cpu.forward(x, train=True, truth=truth)
+    cpu.backward()
+
+    plan = check_step(host, cpu, x, truth, runner)
     assert host.layers[-1].cost == pytest.approx(cpu.layers[-1].cost, rel=1e-5)
     for i, p in plan.params.items():
         ref = cpu.layers[i]
@@ -199,14 +206,7 @@ def test_yolov3_and_yolov1_layers_train_as_on_the_cpu(tmp_path, text, runner):
     x, truth = zoo_batch(cpu, rng)
     cpu.forward(x, train=True, truth=truth)
     cpu.backward()
-    plan = TrainPlan(host, 2, runner, {})
-    host.train, host.truth = True, truth
-    plan.train_forward(x)
-    plan.train_backward()
-    for i, (ours, ref) in enumerate(zip(host.layers, cpu.layers)):
-        assert relative_error(to_numpy(ours.output), ref.output) < TOLERANCE, f"layer {i} {ref.type} output"
-        delta = to_numpy(plan.batch_view(plan.deltas[i]))
-        assert relative_error(delta, ref.delta) < TOLERANCE, f"layer {i} {ref.type} delta"
+    check_step(host, cpu, x, truth, runner)
     cpu = build(tmp_path, text, batch=4, subdivisions=2)
     host = copy.deepcopy(cpu)
     trainer = train_on(host, runner)

@@ -297,25 +297,22 @@ def _image_op(cmd, op, src, *args):
 def detection_data(seed, paths, n, w, h, boxes=30, classes=80, jitter=.2, hue=.1, sat=1.5, exposure=1.5):
     """srand(seed) then data.c's load_data_detection over `paths` (single-threaded, so rand() order is
     darknet's). Returns X (n, 3, h, w) float32 and y (n, 5*boxes) float32 (x, y, w, h, class rows)."""
-    with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
-        listfile = Path(tmp) / "train.txt"
-        listfile.write_text("".join(f"{Path(p).resolve()}\n" for p in paths))
-        out = Path(tmp) / "data.bin"
-        _run("augment", "detection", seed, listfile, n, w, h, boxes, classes, *(repr(float(v)) for v in
-             (jitter, hue, sat, exposure)), out)
-        a = np.fromfile(out, dtype=np.float32)
-        split = n * 3 * h * w
-        return a[:split].reshape(n, 3, h, w), a[split:].reshape(n, 5 * boxes)
+    return _augmented("detection", seed, paths, n, w, h, boxes, classes, jitter, hue, sat, exposure)
 
 
 def region_data(seed, paths, n, w, h, side, classes=20, jitter=.2, hue=.1, sat=1.5, exposure=1.5):
     """srand(seed) then data.c's load_data_region (YOLOv1's) over `paths`. Returns X (n, 3, h, w) float32 and
     y (n, side*side*(5 + classes)) float32, the grid truth."""
+    return _augmented("region", seed, paths, n, w, h, side, classes, jitter, hue, sat, exposure)
+
+
+def _augmented(op, seed, paths, n, w, h, size, classes, jitter, hue, sat, exposure):
+    """darknet_dump augment detection|region: (X, y) of n images, y one row per image."""
     with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
         listfile = Path(tmp) / "train.txt"
         listfile.write_text("".join(f"{Path(p).resolve()}\n" for p in paths))
         out = Path(tmp) / "data.bin"
-        _run("augment", "region", seed, listfile, n, w, h, side, classes, *(repr(float(v)) for v in
+        _run("augment", op, seed, listfile, n, w, h, size, classes, *(repr(float(v)) for v in
              (jitter, hue, sat, exposure)), out)
         a = np.fromfile(out, dtype=np.float32)
         split = n * 3 * h * w
