@@ -127,8 +127,9 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     max_batches overrides the cfg's (for short runs; the schedule's poly policy uses it too); seed makes
     the image draws and multi-scale sizes reproducible (Darknet seeds with the time). Raises
     TrainingDiverged when the loss is not finite, DarknetError when a resumed file has already reached
-    max_batches. loader_class: a DetectionLoader-like class built with DetectionLoader's arguments
-    (e.g. functools.partial(data.mixed.MixedLoader, class_paths=..., ratio=...) for YOLO9000 joint training).
+    max_batches. loader_class: a DetectionLoader-like class built with DetectionLoader's arguments, num_boxes
+    (the output layer's truths per image) by keyword (e.g. functools.partial(data.mixed.MixedLoader,
+    class_paths=..., ratio=...) for YOLO9000 joint training); a YOLOv1 trains on RegionLoader's grids.
     device: "cpu", or a GPU (gpu/device.py: select_device's values) to train there (gpu/train.py).
     team: the data-parallel hooks (data_parallel.team(); a single process's by default): under mpirun each
     rank trains on its shard and rank 0 alone prints, charts and writes the checkpoints.

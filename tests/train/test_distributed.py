@@ -97,9 +97,9 @@ def setup(tmp_path_factory):
 class MergedLoader:
     """One process's loader of the merged batch: rank r's batch (its shard, its stream) after rank r-1's."""
 
-    def __init__(self, paths, batch, w, h, aug, classes, workers, seed):
+    def __init__(self, paths, batch, w, h, aug, classes, workers, seed, num_boxes):
         self.parts = [DetectionLoader(paths[r::RANKS], batch // RANKS, w, h, aug, classes, workers,
-                                      seed + (r << data_parallel.RANK_SEED_SHIFT)) for r in range(RANKS)]
+                                      seed + (r << data_parallel.RANK_SEED_SHIFT), num_boxes) for r in range(RANKS)]
 
     def next(self):
         xs, truths = zip(*(part.next() for part in self.parts))
