@@ -105,9 +105,10 @@ OTHER_SIZE = {"go": (13, 13), "go.test": (13, 13), "jnet-conv": (16, 16), "cifar
               "vgg-16": (128, 128), "strided": (128, 128)}
 DEFAULT_OTHER_SIZE = (96, 64)
 FULL_ZOO = os.environ.get("DARKNET_PY_FULL_ZOO", "") not in ("", "0")
-HEAVY = {"darknet19_448", "darknet53", "darknet53_448", "darknet9000", "densenet201", "extraction22k", "resnet101",
-         "resnet152", "resnext101-32x4d", "resnext152-32x4d", "vgg-16", "vgg-conv", "yolo9000", "yolov1", "yolov2",
-         "yolov2-voc", "yolov3", "yolov3-openimages", "yolov3-spp", "yolov3-voc"}
+HEAVY = {"alexnet", "darknet19_448", "darknet53", "darknet53_448", "darknet9000", "densenet201", "extraction22k",
+         "resnet34", "resnet50", "resnet101", "resnet152", "resnext50", "resnext101-32x4d", "resnext152-32x4d", "vgg-16",
+         "vgg-conv", "yolo9000", "yolov1", "yolov2", "yolov2-voc", "yolov3", "yolov3-openimages", "yolov3-spp",
+         "yolov3-voc"}
 RESIZABLE = {"convolutional", "crop", "maxpool", "region", "yolo", "route", "shortcut", "upsample", "reorg", "cost"}
 
 
