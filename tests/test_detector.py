@@ -100,10 +100,10 @@ def test_zoo_detections_equal_darknet(name, size, thresholds, random_weights, tm
     if size:
         net.resize(*size)
     image = DARKNET_DATA / "dog.jpg"
-    for thresh in thresholds:
-        if letterboxes(net):
-            expected = oracle.detections(cfg, weights, image, thresh=thresh, size=size)
-        else:
-            x = resize_image(load_image(image), net.w, net.h)
-            expected = oracle.detections(cfg, weights, x, im_w=1, im_h=1, thresh=thresh, size=size)
-        assert_same_set(detect_images(net, [image], thresh=thresh)[0], expected)
+    if letterboxes(net):
+        expected = oracle.detections(cfg, weights, image, thresh=thresholds, size=size)
+    else:
+        x = resize_image(load_image(image), net.w, net.h)
+        expected = oracle.detections(cfg, weights, x, im_w=1, im_h=1, thresh=thresholds, size=size)
+    for thresh, theirs in zip(thresholds, expected):
+        assert_same_set(detect_images(net, [image], thresh=thresh)[0], theirs)

@@ -211,7 +211,9 @@ def detections(cfg, weights, x, im_w=0, im_h=0, thresh=.5, hier=.5, nms=.45, nms
     `detector test` does (im_w, im_h are then the image's). nms_kind: "sort" (do_nms_sort),
     "obj" (do_nms_obj) or "none". Returns every detection in darknet's final array order as dicts:
     bbox (x, y, w, h), objectness, sort_class, prob (np.ndarray), classes ({index: prob} nonzero).
+    thresh may be a tuple: one list per threshold, from one forward.
     """
+    thresholds = tuple(thresh) if isinstance(thresh, (tuple, list)) else (thresh,)
     with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
         if isinstance(x, np.ndarray):
             src = Path(tmp) / "x.bin"
@@ -222,10 +224,15 @@ def detections(cfg, weights, x, im_w=0, im_h=0, thresh=.5, hier=.5, nms=.45, nms
         w, h = size or (0, 0)
         out = Path(tmp) / "dets.bin"
         _run("detect", _cfg_with_batch(cfg, 1, tmp), _weights_arg(weights), w, h, src,
-             im_w, im_h, thresh, hier, nms, nms_kind, out)
-        with open(out, "rb") as f:
-            n, classes = np.fromfile(f, dtype=np.int32, count=2)
-            rows = np.fromfile(f, dtype=np.float32).reshape(n, 6 + classes)
+             im_w, im_h, ",".join(repr(float(t)) for t in thresholds), hier, nms, nms_kind, out)
+        lists = [_read_detections(Path(f"{out}.{k}")) for k in range(len(thresholds))]
+    return lists if isinstance(thresh, (tuple, list)) else lists[0]
+
+
+def _read_detections(path):
+    with open(path, "rb") as f:
+        n, classes = np.fromfile(f, dtype=np.int32, count=2)
+        rows = np.fromfile(f, dtype=np.float32).reshape(n, 6 + classes)
     return [{"bbox": tuple(float(v) for v in r[:4]), "objectness": float(r[4]),
              "sort_class": int(r[5]), "prob": r[6:].copy(),
              "classes": {int(k): float(r[6 + k]) for k in np.flatnonzero(r[6:])}}

@@ -8,10 +8,11 @@
  *   layers   CFG WEIGHTS BATCH W H INPUT OUTDIR
  *       W,H = 0 keeps the cfg size; INPUT holds BATCH*net->inputs floats.
  *       OUTDIR/layers.txt: one line "type outputs out_c out_h out_w" per layer; OUTDIR/NNN.bin: l.batch*l.outputs.
- *   detect   CFG WEIGHTS W H SRC IM_W IM_H THRESH HIER NMS NMS_KIND OUT
+ *   detect   CFG WEIGHTS W H SRC IM_W IM_H THRESH[,THRESH...] HIER NMS NMS_KIND OUT
  *       SRC is "tensor:PATH" (a network input; IM_W,IM_H = 0 means the network size) or an image source,
  *       letterboxed as `detector test` does (then IM_W/IM_H are ignored: the image's own size is used). NMS_KIND: sort | obj | none.
- *       OUT: int32 n, int32 classes, then n rows of float32 [x y w h objectness sort_class prob[classes]].
+ *       OUT.k (the k-th threshold): int32 n, int32 classes, then n rows of float32 [x y w h objectness
+ *       sort_class prob[classes]].
  *   image    load|stb|resize|letterbox SRC [W H] OUT      (load = load_image_color, stb = load_image_stb)
  *   save     CFG WEIGHTS OUT
  *   classify CFG WEIGHTS SRC OUT      (letterbox to the net size as `classifier predict`; net->outputs floats)
@@ -187,7 +188,7 @@ static int cmd_detect(char **a)
     int w = atoi(a[2]), h = atoi(a[3]);
     char *src = a[4];
     int im_w = atoi(a[5]), im_h = atoi(a[6]);
-    float thresh = atof(a[7]), hier = atof(a[8]), nms = atof(a[9]);
+    float hier = atof(a[8]), nms = atof(a[9]);
     char *kind = a[10];
 
     network *net = load_net(a[0], a[1], 1);
@@ -204,24 +205,32 @@ static int cmd_detect(char **a)
         image sized = letterbox_image(im, net->w, net->h);
         network_predict(net, sized.data);
     }
-    int n = 0;
-    detection *dets = get_network_boxes(net, im_w, im_h, thresh, hier, 0, 1, &n);
-    int classes = net->layers[net->n - 1].classes;
-    if (!strcmp(kind, "sort")) do_nms_sort(dets, n, classes, nms);
-    else if (!strcmp(kind, "obj")) do_nms_obj(dets, n, classes, nms);
-    else if (strcmp(kind, "none")) die("NMS kind must be sort|obj|none, got", kind);
+    /* THRESH may list several thresholds ("0.5,0.25"): one decoding of the same forward each, to OUT.0, OUT.1, ... */
+    char *thresh = a[7];
+    for (int t = 0; thresh; ++t) {
+        int n = 0;
+        detection *dets = get_network_boxes(net, im_w, im_h, atof(thresh), hier, 0, 1, &n);
+        int classes = net->layers[net->n - 1].classes;
+        if (!strcmp(kind, "sort")) do_nms_sort(dets, n, classes, nms);
+        else if (!strcmp(kind, "obj")) do_nms_obj(dets, n, classes, nms);
+        else if (strcmp(kind, "none")) die("NMS kind must be sort|obj|none, got", kind);
 
-    FILE *f = open_or_die(a[11], "wb");
-    int head[2] = {n, classes};
-    fwrite(head, sizeof(int), 2, f);
-    for (int i = 0; i < n; ++i) {
-        box b = dets[i].bbox;
-        float row[6] = {b.x, b.y, b.w, b.h, dets[i].objectness, (float)dets[i].sort_class};
-        write_floats(f, row, 6);
-        write_floats(f, dets[i].prob, classes);
+        char path[4096];
+        snprintf(path, sizeof path, "%s.%d", a[11], t);
+        FILE *f = open_or_die(path, "wb");
+        int head[2] = {n, classes};
+        fwrite(head, sizeof(int), 2, f);
+        for (int i = 0; i < n; ++i) {
+            box b = dets[i].bbox;
+            float row[6] = {b.x, b.y, b.w, b.h, dets[i].objectness, (float)dets[i].sort_class};
+            write_floats(f, row, 6);
+            write_floats(f, dets[i].prob, classes);
+        }
+        fclose(f);
+        free_detections(dets, n);
+        thresh = strchr(thresh, ',');
+        if (thresh) ++thresh;
     }
-    fclose(f);
-    free_detections(dets, n);
     return 0;
 }
 
