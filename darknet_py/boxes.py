@@ -107,10 +107,13 @@ def yolo_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relati
     out = out[keep]
     cell, anchor = np.divmod(keep, layer.num)
     anchors = layer.anchor_sizes()[anchor].astype(np.float64)
-    # get_yolo_box: (i + x)/lw in float; exp(tw) * anchor_w / net_w in double, stored as float
-    boxes = np.stack([((cell % w).astype(F32) + out[:, 0]) / F32(w), ((cell // w).astype(F32) + out[:, 1]) / F32(h),
-                      (np.exp(out[:, 2].astype(np.float64)) * anchors[:, 0] / net_w).astype(F32),
-                      (np.exp(out[:, 3].astype(np.float64)) * anchors[:, 1] / net_h).astype(F32)], axis=1)
+    # get_yolo_box: (i + x)/lw in float; exp(tw) * anchor_w / net_w in double, stored as float (an untrained
+    # network's large tw gives inf, as C's exp and cast do: silently)
+    with np.errstate(over="ignore"):
+        boxes = np.stack([((cell % w).astype(F32) + out[:, 0]) / F32(w),
+                          ((cell // w).astype(F32) + out[:, 1]) / F32(h),
+                          (np.exp(out[:, 2].astype(np.float64)) * anchors[:, 0] / net_w).astype(F32),
+                          (np.exp(out[:, 3].astype(np.float64)) * anchors[:, 1] / net_h).astype(F32)], axis=1)
     objectness = out[:, 4]
     probs = objectness[:, None] * out[:, 5:]
     probs = np.where(probs > F32(thresh), probs, F32(0))

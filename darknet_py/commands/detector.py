@@ -13,7 +13,7 @@ from .common import (check_names, check_writable, common_flags, flag_device, ima
 def test(args):
     """detector test; under mpirun the images given on the command line are shared among the ranks and rank 0
     prints and writes the -json list in their order, as one process does."""
-    from ..detector import region_layer
+    from ..detector import detection_classes
     from ..errors import DarknetError
     thresh = args.fraction("-thresh", .5)
     hier = args.fraction("-hier", .5)
@@ -31,7 +31,7 @@ def test(args):
         names_path = data_path(read_data_cfg(data).get("names", "data/names.list"), data)
         names = read_names(names_path)
         net = load_network(cfg, weights, flags)
-        check_names(names, region_layer(net).classes, names_path)
+        check_names(names, detection_classes(net), names_path)
         last = len(rest) - 1 if world is not None else None  # predictions.jpg: the last image's, as one process
 
         def run(items):

@@ -38,8 +38,8 @@ class YoloLayer(AnchorPlanes):
         map_path = section.file("map")
         layer.map = read_map(map_path) if map_path else None
         anchors = section.floats("anchors", [])
-        if len(anchors) > 2 * layer.total:
-            raise section.error(f"{len(anchors)} anchor values for num={layer.total} (at most {2 * layer.total})",
+        if len(anchors) not in (0, 2 * layer.total):  # Darknet would keep .5 for the missing ones: say so instead
+            raise section.error(f"{len(anchors)} anchor values for num={layer.total} (need {2 * layer.total})",
                                 "anchors")
         if not all(0 <= m < layer.total for m in layer.mask):
             raise section.error(f"mask {layer.mask} names anchors outside the num={layer.total} given", "mask")

@@ -57,6 +57,39 @@ softmax=1
 jitter=.2
 """
 
+# YOLOv3's layers in small: a [yolo] head at two scales joined through [upsample] and [route]
+YOLO = DETECTOR.split("[maxpool]")[0] + """[convolutional]
+filters=21
+size=1
+stride=1
+activation=linear
+
+[yolo]
+mask=3,4,5
+anchors=1,1, 2,2, 3,3, 4,4, 5,5, 6,6
+classes=2
+num=6
+jitter=.2
+
+[route]
+layers=-3
+
+[upsample]
+stride=2
+
+[convolutional]
+filters=21
+size=1
+stride=1
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=1,1, 2,2, 3,3, 4,4, 5,5, 6,6
+classes=2
+num=6
+"""
+
 CLASSIFIER = """[net]
 batch=2
 subdivisions=1
@@ -227,6 +260,18 @@ def gray_net(folder, base):
     return cfg, folder / "gray.weights"
 
 
+def _written(path, text):
+    path.write_text(text)
+    return path
+
+
+def _random_net(folder, text):
+    """A cfg of `text` and random weights that fit it, as a command's cfg= and weights=."""
+    cfg = _written(folder / "net.cfg", text)
+    write_random_weights(Network.from_cfg(cfg), folder / "net.weights")
+    return {"cfg": cfg, "weights": folder / "net.weights"}
+
+
 def cfg_text_case(name, text, expect, run=detect, **options):
     def make(w, folder):
         path = folder / "bad.cfg"
@@ -307,14 +352,28 @@ def cfg_cases():
             (1, "filters", "2000000000", r"GiB .*more than this machine"),
             (0, "width", "2000000000", r"GiB, more than this machine"), (0, "height", "1000000000", r"GiB, more than"),
             (1, "activation", "wiggle", "activation"),
-            (3, "filters", "15", "region needs num"), (4, "anchors", "1,2,3", "anchor values"),
+            (3, "filters", "15", r"\[region\] needs 2 anchors"), (4, "anchors", "1,2,3", "anchor values"),
             (4, "num", "0", "needs num >= 1"), (4, "classes", "-1", "needs num >= 1"),
             (4, "coords", "2", "coords >= 4"),
             (4, "jitter", "1.5", r"jitter must be in \[0, 1\)"), (4, "jitter", "-1", "jitter must be in"),
-            (2, "size", "0", "maxpool"), (1, "xnor", "1", "xnor=1 convolutions are not implemented"),
-            (1, "binary", "1", "binary=1 convolutions are not implemented"),
+            (2, "size", "0", "maxpool"),
             (4, "tree", "nowhere.tree", "tree file 'nowhere.tree' not found")]:
         cases.append(cfg_case("cfg", f"{key}{section}={value}", section, key, value, [message]))
+    for section, key, value, message in [
+            (3, "mask", "3,4,9", r"mask \[3, 4, 9\] names anchors outside the num=6"),
+            (3, "mask", "a,b", "must be a list of integers"), (3, "anchors", "1,1, 2,2", r"4 anchor values for num=6"),
+            (3, "classes", "3", r"\[yolo\] needs 3 anchors x \(coords\+1\+classes\) = 24 input channels"),
+            (3, "max", "0", r"max must be in \[1, 90\]"), (4, "layers", "-9", "out of range"),
+            (5, "stride", "0", "upsample stride must not be 0"),
+            (5, "stride", "-3", "downsample needs a map divisible")]:
+        cases.append(cfg_case("cfg", f"yolo-{key}{section}={value}", section, key, value, [message], base=YOLO))
+    cases += [Case("cfg", "ok-yolo-detect", lambda w, f: detect(w, **_random_net(f, YOLO)), (r"Predicted in",),
+                   ok=True),
+              Case("cfg", "ok-yolo-train", lambda w, f: train(w, **_random_net(f, YOLO), extra=["-clear"]),
+                   (r"1: \d+\.\d+, ",), ok=True)]
+    for key in ("xnor", "binary"):  # XNOR-net's convolutions run (layers/convolutional.py)
+        cases.append(Case("cfg", f"ok-{key}=1", lambda w, f, k=key: detect(
+            w, cfg=_written(f / "odd.cfg", with_option(DETECTOR, 1, k, "1")[0])), (r"Predicted in",), ok=True))
     long_value = "7" * 2_000_000
     cases += [
         cfg_case("cfg", "2MB-value", 1, "filters", long_value,
@@ -354,7 +413,8 @@ def cfg_cases():
         cfg_text_case("not-utf8", DETECTOR.replace("leaky", "le\udcffky").encode("utf-8", "surrogateescape"),
                       [r"bad\.cfg:\d+: .*activation"]),
         cfg_text_case("typo-filtres", DETECTOR.replace("filters=14", "filtres=14"),
-                      [r"region needs num\*\(coords\+1\+classes\) = 14 input channels, the layer before gives 1"],
+                      [r"\[region\] needs 2 anchors x \(coords\+1\+classes\) = 14 input channels, "
+                       r"the layer before gives 1"],
                       warns=1),
         Case("cfg", "fifo", lambda w, f: detect(w, cfg=fifo("x.cfg")(w, f)),
              (r"x\.cfg: cannot read: is not a regular",)),
