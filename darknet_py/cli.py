@@ -9,6 +9,7 @@ import sys
 
 from .commands import classifier, detector, export, tools, wordtree
 from .commands.common import Args
+from .commands.progress import set_quiet
 from .cpu.threads import set_threads
 from .errors import DarknetError, shown
 
@@ -32,7 +33,8 @@ USAGE = """usage: darknet-py <command> ...
   wordtree build <graph> <labels> <out.tree> [-names f]      (WordTree from a concept graph, paper section 4)
   wordtree merge <graph> <labels1> <labels2> <out.tree> <out1.map> <out2.map>
   """ + export.USAGE + """
-common flags: -nogpu, -gpus 0, -threads N, -darknet_cpu_tree (reproduce the CPU build's YOLO9000 tree softmax)"""
+common flags: -nogpu, -gpus 0, -threads N, -quiet (no progress line),
+  -darknet_cpu_tree (reproduce the CPU build's YOLO9000 tree softmax)"""
 
 
 COMMANDS = {
@@ -69,6 +71,7 @@ def main(argv=None):
             raise DarknetError(f"unknown command '{shown(' '.join(argv[:2]))}' (darknet-py --help lists them)")
         args = Args(argv[2:])
         set_threads(args.value("-threads", None, int, 1))  # the fast CPU path's threads (darknet_py/cpu)
+        set_quiet(args.flag("-quiet"))  # no progress lines (commands/progress.py)
         command(args)
         return 0
     except DarknetError as e:

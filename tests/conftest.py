@@ -269,3 +269,56 @@ def isolated_training_errors(net, x, truth, dump):
                     errors.append((i, layer.type, name, relative_error(ours, expected)))
                     errors.append((i, layer.type, f"{name} step", relative_error(ours - before, expected - before)))
     return errors
+
+
+# ------------------------------------------------------------------------------ small detector, videos
+
+SAMPLE_IMAGES = ("dog", "eagle", "giraffe", "horses", "person", "kite", "scream")  # Darknet's data/*.jpg
+SMALL_SIDE = 160  # yolov2-tiny at 160x160: a forward in milliseconds, same weights as at 416
+
+
+@pytest.fixture(scope="session")
+def small_detector(tmp_path_factory, random_weights):
+    """(cfg, weights): our yolov2-tiny at 160x160 with confident random weights (objects above .5 appear)."""
+    import re
+    text = project_cfg("yolov2-tiny").read_text()
+    for key in ("width", "height"):
+        text = re.sub(rf"(?m)^{key}=\d+", f"{key}={SMALL_SIDE}", text)
+    cfg = tmp_path_factory.mktemp("small") / "yolov2-tiny-160.cfg"
+    cfg.write_text(text)
+    return cfg, random_weights(project_cfg("yolov2-tiny"), seed=7, confident=True)
+
+
+def sample_frames(count, size=(320, 240)):
+    """count (H, W, 3) uint8 BGR frames cycling through Darknet's sample images, resized to size (w, h)."""
+    import cv2
+    images = [cv2.resize(cv2.imread(str(DARKNET_DATA / f"{name}.jpg")), size) for name in SAMPLE_IMAGES]
+    return [images[i % len(images)] for i in range(count)]
+
+
+def write_video(path, frames, fps=10, fourcc="MJPG"):
+    """frames through OpenCV's VideoWriter; skips the test where this build has no such codec."""
+    import cv2
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    if not writer.isOpened():
+        pytest.skip(f"OpenCV cannot write {fourcc} {Path(path).suffix} here")
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def read_video(path):
+    """(frames, fps, (width, height)) as OpenCV reads the file back."""
+    import cv2
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    return frames, fps, size

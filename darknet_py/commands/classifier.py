@@ -6,6 +6,7 @@ from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
 from ..errors import DarknetError
 from .common import common_flags, flag_device, image_paths, load_network, training_team, warn_nonfinite
+from .progress import Progress
 
 
 def predict(args):
@@ -57,8 +58,8 @@ def train(args):
         return
     device = flag_device(flags)
     (data, cfg), rest = args.positional(2, "classifier train <data> <cfg> [weights] [-clear] [-max_batches N]")
-    with team.running():
-        train_classifier(data, cfg, rest[0] if rest else None, clear, max_batches=max_batches, seed=seed,
+    with team.running(), Progress("classifier train", unit="batches") as bar:
+        train_classifier(data, cfg, rest[0] if rest else None, clear, bar, max_batches=max_batches, seed=seed,
                          device=device, team=team)
 
 
@@ -67,4 +68,6 @@ def valid(args):
     from ..train.train_classifier import validate_classifier
     flags = common_flags(args)
     (data, cfg, weights), _ = args.positional(3, "classifier valid <data> <cfg> <weights>")
-    validate_classifier(data, cfg, weights, net=load_network(cfg, weights, flags))
+    net = load_network(cfg, weights, flags)
+    with Progress("classifier valid") as bar:
+        validate_classifier(data, cfg, weights, net=net, progress=bar)

@@ -1,13 +1,16 @@
 """`darknet-py detector ...` (Darknet's examples/detector.c)."""
 import json
 import os
+import sys
 import time
 
 from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
+from ..errors import DarknetError
 from ..train import distributed
 from .common import (check_names, check_writable, common_flags, flag_device, image_paths, load_network, training_team,
                      warn_nonfinite)
+from .progress import Progress
 
 
 def test(args):
@@ -115,10 +118,7 @@ def valid(args):
 
 
 def _valid(args, outfile, world):
-    import sys
-
     from ..detector import detection_classes
-    from ..errors import DarknetError
     from ..eval import results
     from ..eval.validate import valid_detections
     net, paths, names, class_map, options, batch = _valid_setup(
@@ -140,18 +140,17 @@ def _valid(args, outfile, world):
     else:
         writer = results.VocWriter(prefix, names[:classes], outfile or results.VOC_OUTFILE)
     start = time.time()
-    with writer:
+    with writer, Progress("detector valid", len(paths)) as bar:
         for i, (path, dets, w, h) in enumerate(detections):
             writer.add(path, dets, w, h)
-            if (i + 1) % batch == 0 or i + 1 == len(paths):
+            bar(i + 1)
+            if not bar.enabled and ((i + 1) % batch == 0 or i + 1 == len(paths)):
                 print(i + 1, file=sys.stderr)  # validate_detector prints its image counter as it goes
     print(f"Total Detection Time: {time.time() - start:f} Seconds", file=sys.stderr)
 
 
 def recall(args):
     """validate_detector_recall over the .data's valid list (darknet reads data/coco_val_5k.list)."""
-    import sys
-
     from ..data.lists import read_paths
     from ..eval.validate import VALID_BATCH, recall_lines
     batch = args.value("-batch", VALID_BATCH, int, 1)
@@ -159,8 +158,9 @@ def recall(args):
     (data, cfg, weights), _ = args.positional(3, "detector recall <data> <cfg> <weights>")
     net = load_network(cfg, weights, flags)
     paths = read_paths(data_path(read_data_cfg(data).get("valid", "data/coco_val_5k.list"), data))
-    for line in recall_lines(net, paths, batch):
-        print(line, file=sys.stderr)
+    with Progress("detector recall", len(paths)) as bar:
+        for line in bar.iterate(recall_lines(net, paths, batch)):
+            print(line, file=sys.stderr)
 
 
 def mean_ap(args):
@@ -170,7 +170,8 @@ def mean_ap(args):
     from ..eval.validate import map_of_valid, map_table
     iou = args.fraction("-iou", VOC_IOU)
     net, paths, names, class_map, _, batch = _valid_setup(args, "detector map <data> <cfg> <weights> [-iou .5]")
-    result = map_of_valid(net, paths, iou, class_map, batch)
+    with Progress("detector map", len(paths)) as bar:
+        result = map_of_valid(net, paths, iou, class_map, batch, progress=bar)
     print(f"{len(paths)} images")
     for line in map_table(result, names):
         print(line)
@@ -181,7 +182,6 @@ def calc_anchors(args):
     width x height network; -yolo N: YOLOv3's, in input pixels, with the mask= of each of its N [yolo]
     layers; -show also prints Table 1 and writes Figure 2 (-plot anchors.png)."""
     from ..data.lists import label_path, read_paths
-    from ..errors import DarknetError
     from ..eval import anchor_figures as F
     from ..eval import anchors as A
     yolo = args.value("-yolo", 0, int, 0)
@@ -196,14 +196,17 @@ def calc_anchors(args):
     (data,), _ = args.positional(1, "detector calc_anchors <data> -num_of_clusters 5 -width 416 -height 416 "
                                     "[-yolo 3] [-show]")
     paths = read_paths(data_path(read_data_cfg(data).get("train", "data/train.list"), data))
-    boxes = A.label_sizes([label_path(p) for p in paths], width, height, stride=1 if yolo else A.STRIDE)
+    with Progress("reading labels", len(paths), "files") as bar:
+        boxes = A.label_sizes(bar.iterate([label_path(p) for p in paths]), width, height,
+                              stride=1 if yolo else A.STRIDE)
     print(f" num_of_clusters = {k}, width = {width}, height = {height}")
     print(f" read labels from {len(paths)} images, {len(boxes)} boxes")
     if not 1 <= k <= len(boxes):
         raise DarknetError(f"calc_anchors: -num_of_clusters must be in [1, {len(boxes)}] (the boxes), got {k}")
     if yolo and not 1 <= yolo <= k:
         raise DarknetError(f"calc_anchors: -yolo must be in [1, {k}] (the clusters), got {yolo}")
-    anchors, iou = A.kmeans_anchors(boxes, k, seed, n_init=F.N_INIT)
+    with Progress("k-means", F.N_INIT, "runs") as bar:
+        anchors, iou = A.kmeans_anchors(boxes, k, seed, n_init=F.N_INIT, progress=bar)
     print(f" avg IoU = {100 * iou:.2f} %")
     print(f"anchors = {A.format_anchors(anchors, digits=0 if yolo else 4)}")
     for i, mask in enumerate(A.yolo_masks(k, yolo) if yolo else []):
@@ -232,7 +235,7 @@ def train(args):
         return
     device = flag_device(flags)
     (data, cfg), rest = args.positional(2, "detector train <data> <cfg> [weights] [-clear] [-max_batches N]")
-    with team.running():
+    with team.running(), Progress("detector train", unit="batches") as bar:
         final = train_detector(data, cfg, rest[0] if rest else None, clear, max_batches, seed=seed,
-                               device=device, team=team)
+                               device=device, team=team, progress=bar)
         print(f"Saved {final}")

@@ -3,6 +3,7 @@ import sys
 
 from ..errors import DarknetError, shown
 from .common import check_writable
+from .progress import Progress
 
 
 def partial(args):
@@ -26,7 +27,9 @@ def weights_get(args):
     from ..data.assets import get_weights
     dest = args.value("-dest", "weights")
     (name,), _ = args.positional(1, "weights get <name>")
-    print(get_weights(name, dest))
+    with Progress(f"weights get {shown(name)}", unit="B") as bar:
+        path = get_weights(name, dest, progress=bar)
+    print(path)
 
 
 def data_get(args):

@@ -121,12 +121,13 @@ def weights_info(name):
     return WEIGHTS[key]
 
 
-def get_weights(name, dest="weights"):
+def get_weights(name, dest="weights", progress=None):
     """Return the path of a verified copy of pjreddie's weights `name` in `dest`.
 
     Order: an existing file in `dest` that verifies; the mirror directory named by
     $DARKNET_WEIGHTS_MIRROR if it holds the file; a download from pjreddie.com.
-    A copy that fails verification raises AssetError and leaves nothing behind.
+    A copy that fails verification raises AssetError and leaves nothing behind. progress(bytes done, bytes
+    expected) as the copy or download goes.
     """
     info = weights_info(name)
     os.makedirs(dest, exist_ok=True)
@@ -140,10 +141,10 @@ def get_weights(name, dest="weights"):
             pass  # stale or truncated: fetch it again, replacing it only once verified
     mirror = os.environ.get(MIRROR_ENV)
     if mirror and os.path.isfile(os.path.join(mirror, info.file)):
-        _copy_file(os.path.join(mirror, info.file), target, info)
+        _copy_file(os.path.join(mirror, info.file), target, info, progress)
     else:
         hint = f"; to work offline put {info.file} in a directory and set {MIRROR_ENV} to it"
-        _download(WEIGHTS_URL + info.folder + info.file, target, info, hint)
+        _download(WEIGHTS_URL + info.folder + info.file, target, info, hint, progress)
     return target
 
 
@@ -159,27 +160,27 @@ def _one_line(err):
     return " ".join(str(err).split())
 
 
-def _copy_file(src, target, info=None):
+def _copy_file(src, target, info=None, progress=None):
     with open(src, "rb") as f:
-        _install(f, target, src, info)
+        _install(f, target, src, info, progress)
 
 
-def _download(url, target, info=None, hint=""):
+def _download(url, target, info=None, hint="", progress=None):
     try:
         stream = _open_url(url)
     except (urllib.error.URLError, OSError) as e:
         raise AssetError(f"cannot download {url}: {_one_line(e)}{hint}") from e
     with stream:
-        _install(stream, target, url, info)
+        _install(stream, target, url, info, progress)
 
 
-def _install(stream, target, source, info):
+def _install(stream, target, source, info, progress=None):
     """Copy `stream` to `target` via a temp file, verifying it against `info` (if given)."""
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
                                suffix=".part", dir=os.path.dirname(target) or ".")
     try:
         with os.fdopen(fd, "wb") as out:
-            _check(stream, out, info, source)
+            _check(stream, out, info, source, progress)
         os.replace(tmp, target)
     except BaseException as e:
         try:
@@ -191,9 +192,9 @@ def _install(stream, target, source, info):
         raise
 
 
-def _check(stream, out, info, source):
-    """Read `stream` to the end (writing to `out` if given); raise AssetError unless its size
-    and checksum match `info`."""
+def _check(stream, out, info, source, progress=None):
+    """Read `stream` to the end (writing to `out` if given, calling progress(bytes, expected bytes) after
+    each chunk); raise AssetError unless its size and checksum match `info`."""
     digest = hashlib.new(info.algo) if info and info.algo else None
     limit = max(info.sizes) if info else None
     size = 0
@@ -208,6 +209,8 @@ def _check(stream, out, info, source):
             digest.update(chunk)
         if out:
             out.write(chunk)
+        if progress:
+            progress(size, limit)
     if info is None:
         return
     if size not in info.sizes:

@@ -92,23 +92,26 @@ def _kmeans_once(boxes, k, rng, init, metric, max_iter):
     return centroids
 
 
-def kmeans_anchors(boxes, k, seed=0, init="kmeans++", n_init=1, max_iter=MAX_ITER, metric="iou"):
+def kmeans_anchors(boxes, k, seed=0, init="kmeans++", n_init=1, max_iter=MAX_ITER, metric="iou", progress=None):
     """k-means with distance 1 - IoU over (N, 2) box sizes: assign each box to its best-IoU centroid,
     move each centroid to its members' mean, until no assignment changes (metric="sse": Euclidean).
 
     n_init runs from different seeded starts keep the one with the best average IoU. Returns
-    (anchors (k, 2) sorted by area, avg IoU of the boxes with their closest anchor).
+    (anchors (k, 2) sorted by area, avg IoU of the boxes with their closest anchor). progress(runs done, n_init)
+    after each run.
     """
     boxes = np.asarray(boxes, float).reshape(-1, 2)
     if not 1 <= k <= len(boxes):
         raise ValueError(f"need 1 <= k <= number of boxes ({len(boxes)}), got k={k}")
     rng = np.random.default_rng(seed)
     best, best_iou = None, -1.
-    for _ in range(n_init):
+    for run in range(n_init):
         centroids = _kmeans_once(boxes, k, rng, init, metric, max_iter)
         score = avg_iou(boxes, centroids)
         if score > best_iou:
             best, best_iou = centroids, score
+        if progress:
+            progress(run + 1, n_init)
     return best[np.argsort(best[:, 0] * best[:, 1], kind="stable")], best_iou
 
 

@@ -162,10 +162,13 @@ def map_table(result, names):
     return lines
 
 
-def map_of_valid(net, paths, iou=metrics.VOC_IOU, class_map=None, batch=VALID_BATCH):
-    """Run validate_detector over paths and score against each image's label file (label_path rule)."""
+def map_of_valid(net, paths, iou=metrics.VOC_IOU, class_map=None, batch=VALID_BATCH, progress=None):
+    """Run validate_detector over paths and score against each image's label file (label_path rule).
+    progress(images done, images) after each image."""
     classes = len(class_map) if class_map is not None else detection_classes(net)
     counter = MapCounter(classes, iou)
-    for path, dets, w, h in valid_detections(net, paths, class_map, batch):
+    for i, (path, dets, w, h) in enumerate(valid_detections(net, paths, class_map, batch)):
         counter.add(dets, read_labels(label_path(path), classes), w, h)
+        if progress:
+            progress(i + 1, len(paths))
     return counter.result()

@@ -113,15 +113,19 @@ class ClassifierTraining:
         self.checkpoints.stop_if_asked(net, current_batch(net))
         return loss
 
-    def run(self):
+    def run(self, progress=None):
         """Train until max_batches (0: forever, as Darknet); saves `<base>.weights` and the loss chart.
-        Returns the list of per-batch losses."""
+        Returns the list of per-batch losses. progress(batch, max_batches or None, text) after each batch."""
         limit = self.net.max_batches
         losses = []
+        if progress:
+            progress(current_batch(self.net), limit or None)
         try:
             with self.checkpoints.stop_signals():
                 while current_batch(self.net) < limit or limit == 0:
                     losses.append(self.step())
+                    if progress:
+                        progress(current_batch(self.net), limit or None, f"avg {self.avg_loss:.3f}")
         finally:
             self.loader.close()
             self.checkpoints.save_chart(self.chart)
@@ -134,10 +138,10 @@ class ClassifierTraining:
         self.checkpoints.save(self.net, os.path.join(self.backup, name), current_batch(self.net))
 
 
-def train_classifier(datacfg, cfgfile, weightfile=None, clear=False, **kwargs):
+def train_classifier(datacfg, cfgfile, weightfile=None, clear=False, progress=None, **kwargs):
     """`classifier train`: returns (the trained Network, per-batch losses)."""
     training = ClassifierTraining(datacfg, cfgfile, weightfile, clear, **kwargs)
-    losses = training.run()
+    losses = training.run(progress)
     return training.net, losses
 
 
@@ -156,10 +160,10 @@ def classify_crops(net, paths, tree=None, batch=16):
             yield p, row
 
 
-def validate_classifier(datacfg, cfgfile, weightfile, out=None, net=None):
+def validate_classifier(datacfg, cfgfile, weightfile, out=None, net=None, progress=None):
     """`classifier valid` (validate_classifier_single): top-1 and top-k (`top` in the .data, default 1)
     accuracy over the `valid` list, the label taken from each path; prints Darknet's two lines per image.
-    Returns (top-1, top-k) as fractions."""
+    Returns (top-1, top-k) as fractions. progress(images done, images) after each image."""
     out = out or sys.stdout
     options = read_data_cfg(datacfg)
     if net is None:
@@ -178,4 +182,6 @@ def validate_classifier(datacfg, cfgfile, weightfile, out=None, net=None):
         hitsk += int(label in order)
         print(f"{path}, {label}, {pred[0]:f}, {pred[1]:f}, ", file=out)
         print(f"{i}: top 1: {hits1 / (i + 1):f}, top {topk}: {hitsk / (i + 1):f}", file=out)
+        if progress:
+            progress(i + 1, len(paths))
     return hits1 / len(paths), hitsk / len(paths)

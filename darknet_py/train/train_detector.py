@@ -60,35 +60,6 @@ def random_dim(rng, batch, max_batches):
     return FINAL_DIM if batch + FINAL_WINDOW > max_batches else dim
 
 
-class ProgressBar:
-    """A one-line bar on stderr, only when stderr is a terminal and stdout (Darknet's log) goes elsewhere."""
-
-    WIDTH = 30  # characters of bar
-
-    def __init__(self, start, total, stream=None, enabled=None):
-        stream = stream or sys.stderr
-        self.start, self.total, self.stream = start, total, stream
-        self.began = time.time()
-        if enabled is None:
-            enabled = stream.isatty() and not sys.stdout.isatty()
-        self.enabled = enabled
-
-    def update(self, i, avg):
-        if not self.enabled:
-            return
-        done = (i - self.start) / max(self.total - self.start, 1)
-        per = (time.time() - self.began) / max(i - self.start, 1)
-        eta = per * (self.total - i)
-        bar = "#" * int(done * self.WIDTH)
-        self.stream.write(f"\r[{bar:<{self.WIDTH}}] {i}/{self.total}  avg {avg:.3f}  "
-                          f"{per:.2f} s/it  ETA {eta / 60:.1f} min ")
-        self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.stream.write("\n")
-
-
 def load_training_network(cfgfile, weightfile, clear, max_batches):
     """parse_network_cfg + load_weights (a backbone file with fewer layers is fine) + -clear. The layer table
     and Darknet's "Loading weights ... Done!" are printed once the file has loaded (a bad one: its error alone)."""
@@ -133,6 +104,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     device: "cpu", or a GPU (gpu/device.py: select_device's values) to train there (gpu/train.py).
     team: the data-parallel hooks (data_parallel.team(); a single process's by default): under mpirun each
     rank trains on its shard and rank 0 alone prints, charts and writes the checkpoints.
+    progress: called as progress(batch, max_batches, text) after each batch (commands/progress.py draws it).
     """
     team = team or data_parallel.team()
     options = read_data_cfg(datacfg)
@@ -154,12 +126,13 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
     rng = DarknetRandom(seed)
     imgs = net.minibatch * net.subdivisions
     chart = LossChart(os.path.join(backup, f"{base}_loss.png"), base)
-    bar = ProgressBar(start, net.max_batches, enabled=progress)
     loader_class, num_boxes = loader_for(net, loader_class)
     loader = loader_class(paths, imgs, net.w, net.h, Augment.from_network(net), last.classes,
                           workers, seed=team.rank_seed(seed + start), num_boxes=num_boxes)
     train = team.wrap(train_batch)
     avg_loss, count = -1., 0
+    if progress:
+        progress(start, net.max_batches)
     # One OpenBLAS thread, as Darknet's CPU gemm: the training path's many small per-image GEMMs spend
     # more in OpenBLAS's thread hand-offs than they gain (7x the CPU time on tests/train/test_train_detector.py).
     with single_threaded(), checkpoints.stop_signals():
@@ -193,10 +166,10 @@ def train_detector(datacfg, cfgfile, weightfile=None, clear=False, max_batches=N
                     checkpoints.save(net, path, i)
                 if i % chart_every == 0:
                     checkpoints.save_chart(chart)
-                bar.update(i, avg_loss)
+                if progress:
+                    progress(i, net.max_batches, f"avg {avg_loss:.3f}")
                 checkpoints.stop_if_asked(net, i, team.before_save)
         finally:
-            bar.close()
             loader.close()
     final = os.path.join(backup, f"{base}_final.weights")
     team.before_save(net)

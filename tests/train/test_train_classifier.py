@@ -221,7 +221,9 @@ def test_checkpoints_resume_and_hi_res_fine_tune(tmp_path, capsys):
     # Resume: seen = 64 images = batch 4 of 8.
     resumed = ClassifierTraining(data, cfg, backup / "small.weights", max_batches=6, seed=2)
     assert resumed.net.seen == 64 and resumed.epoch == 4
-    assert len(resumed.run()) == 2 and resumed.net.seen == 96
+    reported = []
+    assert len(resumed.run(progress=lambda *a: reported.append(a))) == 2 and resumed.net.seen == 96
+    assert [a[:2] for a in reported] == [(4, 6), (5, 6), (6, 6)] and reported[-1][2].startswith("avg ")
     # Hi-res fine-tune: the same layers at 32x32 take the 16x16 weights and keep training.
     hi = small_cfg(tmp_path / "small_hi.cfg", 32, 2, max_batches=2, batch=16)
     before = Network.from_cfg(hi).load_weights(backup / "small.weights")
@@ -273,7 +275,10 @@ def test_tiny_darknet_learns_coco128_crops(crops, tmp_path):
     training = ClassifierTraining(crops, cfg, tmp_path / "tiny.conv.6", clear=True, seed=0, out=io.StringIO())
     losses = training.run()
     assert np.mean(losses[-5:]) < .85 * np.mean(losses[:5])  # measured: 2.59 -> 2.02
-    top1, top5 = validate_classifier(crops, None, None, out=io.StringIO(), net=training.net)
+    reported = []
+    top1, top5 = validate_classifier(crops, None, None, out=io.StringIO(), net=training.net,
+                                     progress=lambda *a: reported.append(a))
     valid = read_paths(crops.parent / "valid.list")
+    assert reported == [(i, len(valid)) for i in range(1, len(valid) + 1)]
     commonest = max(sum(f"/{name.strip('/')}/" in p for p in valid) for name in labels) / len(valid)
     assert top1 > commonest and top5 > 5 / len(labels)  # measured: top-1 .30 (commonest .20), top-5 .72

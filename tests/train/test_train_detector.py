@@ -112,10 +112,13 @@ class Run:
         return path
 
     def train(self, cfg, weights, **kw):
-        """train_detector's final path and its per-iteration lines as (batch, loss, avg, rate, images)."""
+        """train_detector's final path and its per-iteration lines as (batch, loss, avg, rate, images); what it
+        reported to its progress callback in self.progress."""
         out = io.StringIO()
+        self.progress = []
         with contextlib.redirect_stdout(out), np.errstate(over="ignore", invalid="ignore"):
-            final = td.train_detector(str(self.data), cfg, weights, seed=0, progress=False, **kw)
+            final = td.train_detector(str(self.data), cfg, weights, seed=0, progress=lambda *a: self.progress.append(a),
+                                      **kw)
         return final, iteration_lines(out.getvalue())
 
     def mean_ap(self, cfg, weights):
@@ -191,6 +194,7 @@ def test_resume_continues_seen_and_schedule(run):
     final, lines = run.train(cfg, first)
     schedule = Schedule.from_network(Network.from_cfg(cfg))
     assert [n for n, *_ in lines] == [4, 5, 6]
+    assert run.progress == [(3, 6)] + [(n, 6, f"avg {avg:.3f}") for n, _, avg, *_ in lines]  # resumed at batch 3
     assert [rate for *_, rate, _ in lines] == pytest.approx([schedule.rate(n) for n in (4, 5, 6)], rel=1e-6)
     assert [images for *_, images in lines] == [4 * BATCH, 5 * BATCH, 6 * BATCH]
     assert seen_in(final) == 6 * BATCH
