@@ -18,7 +18,7 @@ RANKS = (
     (4, ["cpu.engine", "cpu.conv", "cpu.winograd", "cpu.tune", "gpu.plan", "gpu.train", "gpu.engine"]),  # fast paths
     (5, ["cfg", "weights", "network"]),                               # the engine
     (6, ["data"]),                                                    # what training and evaluation read
-    (7, ["detector", "train", "eval", "wordtree.builder", "data.assets", "export",
+    (7, ["detector", "train", "eval", "wordtree.builder", "data.assets", "export", "video",
          "train.distributed", "train.data_parallel"]),                 # the jobs; ranks of a data-parallel job
     (8, ["commands", "cli"]),                                         # the command line
     (9, ["", "__main__"]),                                            # the public API, python -m darknet_py
