@@ -10,7 +10,7 @@ from .cpu.blas_env import select_openblas_core
 select_openblas_core()  # before numpy loads: OpenBLAS AVX-512 kernels where the CPU has them
 
 from .data.lists import read_names
-from .detector import Found, classify, detect, detect_images  # noqa: E402
+from .detector import Detector, Found, Prediction, classify, detect, detect_images  # noqa: E402
 from .errors import CfgError, DarknetError, WeightsError  # noqa: E402
 from .network import Network  # noqa: E402
 
@@ -28,5 +28,5 @@ def load(cfg, weights=None, device=None, half=False, allow_nonfinite=False):
     return net.to(device, half=half)
 
 
-__all__ = ["Network", "load", "detect", "detect_images", "classify", "read_names", "Found",
+__all__ = ["Network", "load", "Detector", "detect", "detect_images", "classify", "read_names", "Found", "Prediction",
            "DarknetError", "CfgError", "WeightsError"]

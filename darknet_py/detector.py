@@ -4,9 +4,14 @@ from typing import NamedTuple
 import numpy as np
 
 from .boxes import NMS_THRESH, do_nms_sort, get_network_boxes, pixel_box
+from .cfg import data_path, read_data_cfg
+from .data.lists import read_names
 from .errors import DarknetError
 from .gpu.device import to_numpy
 from .image import bgr_to_image, letterbox_image, load_image, read_bgr, resize_image
+from .video.average import FrameAverage
+from .video.pipeline import Pipeline
+from .video.source import VideoSource
 from .wordtree.tree import hierarchy_predictions
 
 
@@ -60,6 +65,49 @@ def letterboxes(net):
     return all(layer.type != "detection" for layer in detection_layers(net))
 
 
+class Prepared(NamedTuple):
+    """An image made ready for detect_prepared: its letterbox, or on a GPU its bytes (letterboxed there)."""
+    data: np.ndarray  # (3, net.h, net.w) float32 letterbox, or (H, W, 3) uint8 BGR when on_gpu
+    w: int            # the image's size: the boxes are relative to it
+    h: int
+    on_gpu: bool = False
+
+
+def prepare(net, image):
+    """Read and fit one image for detect_prepared (the part of detect_images that needs no network run, so a
+    pipeline can do it while the network runs the previous one): its letterbox, or YOLOv1's resize. On a GPU,
+    paths and 8-bit images stay bytes for a letterboxing detector: the letterbox runs there."""
+    if net.gpu is not None and letterboxes(net) and (_is_path(image) or _is_bgr(image)):
+        bgr = read_bgr(image) if _is_path(image) else image
+        return Prepared(bgr, *image_size(bgr), True)
+    im = _as_image(image)
+    fit = letterbox_image if letterboxes(net) else resize_image
+    return Prepared(fit(im, net.w, net.h), im.shape[2], im.shape[1])
+
+
+def detect_prepared(net, prepared, thresh=.5, hier_thresh=.5, nms=NMS_THRESH, before_decode=None):
+    """detect_images on prepared images: run them as one batch, decode every detection layer (get_network_boxes)
+    and NMS each.
+
+    before_decode(net), when given, runs between the forward and the decoding and may change the output
+    layers' outputs (video/average.py: demo.c's average over frames); on a GPU the outputs then come to the host.
+    """
+    classes = detection_classes(net)
+    sizes = [(p.w, p.h) for p in prepared]
+    if all(p.on_gpu for p in prepared) and before_decode is None:
+        results = net.gpu.detect([p.data for p in prepared], thresh, hier_thresh)
+    else:
+        if all(p.on_gpu for p in prepared):
+            net.gpu.forward_images([p.data for p in prepared])
+        else:
+            net.forward(np.stack([letterbox_image(bgr_to_image(p.data), net.w, net.h) if p.on_gpu else p.data
+                                  for p in prepared]))
+        if before_decode is not None:
+            before_decode(net)
+        results = [get_network_boxes(net, b, w, h, thresh, hier_thresh) for b, (w, h) in enumerate(sizes)]
+    return [do_nms_sort(dets, classes, nms) if nms else dets for dets in results]
+
+
 def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
     """Letterbox each image to the network size (resize for YOLOv1), run them as one batch, decode every
     detection layer (get_network_boxes) and NMS each image.
@@ -70,22 +118,17 @@ def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
     Darknet's order after do_nms_sort, boxes relative to the image (test_detector:
     get_network_boxes(..., relative=1) then do_nms_sort(.45)).
     """
-    classes = detection_classes(net)
-    if net.gpu is not None and letterboxes(net) and all(_is_path(im) or _is_bgr(im) for im in images):
-        results = net.gpu.detect([read_bgr(im) if _is_path(im) else im for im in images], thresh, hier_thresh)
-    else:
-        images = [_as_image(im) for im in images]
-        fit = letterbox_image if letterboxes(net) else resize_image
-        net.forward(np.stack([fit(im, net.w, net.h) for im in images]))
-        results = [get_network_boxes(net, b, im.shape[2], im.shape[1], thresh, hier_thresh)
-                   for b, im in enumerate(images)]
-    return [do_nms_sort(dets, classes, nms) if nms else dets for dets in results]
+    return detect_prepared(net, [prepare(net, im) for im in images], thresh, hier_thresh, nms)
+
+
+def above(dets, thresh):
+    """(detection, class) for each class with prob > thresh, in Darknet's print order (draw_detections)."""
+    return [(d, int(j)) for d in dets for j in np.flatnonzero(d.prob > thresh)]
 
 
 def labels(dets, names, im_w, im_h, thresh=.5):
     """Found objects in Darknet's print order: each detection, each class with prob > thresh."""
-    return [Found(names[j], float(d.prob[j]), pixel_box(d.bbox, im_w, im_h))
-            for d in dets for j in np.flatnonzero(d.prob > thresh)]
+    return [Found(names[j], float(d.prob[j]), pixel_box(d.bbox, im_w, im_h)) for d, j in above(dets, thresh)]
 
 
 def detect(net, image, names, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
@@ -95,10 +138,18 @@ def detect(net, image, names, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
     return labels(dets, names, *image_size(im), thresh)
 
 
-def classify(net, image, top=5):
+class Prediction(NamedTuple):
+    """One class of classify(..., names=...): its index, its name, its probability."""
+    index: int
+    name: str
+    prob: float
+
+
+def classify(net, image, top=5, names=None):
     """predict_classifier: letterbox, forward, leaf probabilities for tree models, top-k as Darknet's top_k.
 
-    Returns [(class index, probability)] best first; ties keep the lower index first, as top_k does.
+    Returns [(class index, probability)] best first, or with `names` (a list) [Prediction(index, name, prob)];
+    ties keep the lower index first, as top_k does.
     """
     im = _as_image(image)
     probs = to_numpy(net.forward(letterbox_image(im, net.w, net.h)[None]))[0].ravel().copy()
@@ -106,4 +157,58 @@ def classify(net, image, top=5):
     if tree is not None:
         hierarchy_predictions(probs[:tree.n], tree, only_leaves=True)
     order = np.argsort(-probs, kind="stable")[:top]
+    if names is not None:
+        return [Prediction(int(i), names[i] if i < len(names) else str(i), float(probs[i])) for i in order]
     return [(int(i), float(probs[i])) for i in order]
+
+
+def read_class_names(names):
+    """Class names from a list, a .names file, or a .data file (its names=)."""
+    if names is None or not isinstance(names, (str, bytes)) and not hasattr(names, "__fspath__"):
+        return names
+    if str(names).endswith(".data"):
+        return read_names(data_path(read_data_cfg(names).get("names", "data/names.list"), names))
+    return read_names(names)
+
+
+class Detector:
+    """A detector loaded once, then called on images and videos; what it finds carries the class names.
+
+        det = Detector(dn.load("cfg/yolov2-tiny.cfg", "weights/yolov2-tiny.weights"), "data/coco.names", thresh=.25)
+        det("data/dog.jpg")                          # [Found(name, prob, (left, top, right, bottom)), ...]
+        for index, frame, found in det.video("street.mp4"):
+            ...
+
+    names: a list, a .names or a .data file; None: the class numbers. An image is a path, an (H, W, 3) uint8 BGR
+    frame or a (3, H, W) float32 RGB image (detect_images); the detections are detect_images's.
+    """
+
+    def __init__(self, net, names=None, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
+        self.net = net
+        self.names = read_class_names(names) or [str(c) for c in range(detection_classes(net))]
+        self.thresh, self.hier_thresh, self.nms = thresh, hier_thresh, nms
+
+    def __call__(self, image):
+        return self.batch([image])[0]
+
+    def batch(self, images):
+        """Several images in one forward: a list of Found per image."""
+        images = [read_bgr(im) if _is_path(im) else im for im in images]
+        results = detect_images(self.net, images, self.thresh, self.hier_thresh, self.nms)
+        return [labels(dets, self.names, *image_size(im), self.thresh) for im, dets in zip(images, results)]
+
+    def video(self, source, batch=1, avgframes=1, skip=0):
+        """Yield (frame index, (H, W, 3) uint8 BGR frame, [Found]) for each frame of a video file, stream URL,
+        camera (an int) or image sequence (frames/%06d.jpg), decoding, letterboxing and detecting in
+        concurrent threads (video/pipeline.py). batch: frames per forward. avgframes: demo.c's average of the
+        network outputs over that many frames (video/average.py). skip: detect one frame in skip+1, the others
+        carry the last detections. A live source yields its newest frames, dropping those there was no time for.
+        """
+        average = FrameAverage(avgframes) if avgframes > 1 else None
+        source = source if isinstance(source, VideoSource) else VideoSource(source)
+
+        def detect(prepared):
+            return detect_prepared(self.net, prepared, self.thresh, self.hier_thresh, self.nms, average)
+        for item in Pipeline(source, lambda bgr: prepare(self.net, bgr), detect, batch, skip).run():
+            frame = item.frame
+            yield frame.index, frame.bgr, labels(item.result, self.names, *image_size(frame.bgr), self.thresh)

@@ -206,8 +206,9 @@ def _label_patch(text, height, rgb):
     return patch.transpose(2, 0, 1)
 
 
-def draw_detections(im, dets, names, thresh=.5):
-    """Draw darknet-style labelled boxes into im (3, H, W) float32, in place.
+def draw_detections(im, dets, names, thresh=.5, white=1.):
+    """Draw darknet-style labelled boxes into im (3, H, W) float32, in place (white=255: into an 8-bit image,
+    colours truncated as save_image truncates them).
 
     dets: objects with .bbox (x, y, w, h; centre format, relative to the image), .prob (class
     probabilities) and .objectness, as darknet's `detection`. A detection is drawn when some class
@@ -230,7 +231,7 @@ def draw_detections(im, dets, names, thresh=.5):
                get_color(0, offset, classes))
         width = int(ih * .006)
         for i in range(width):
-            _draw_box(im, left + i, top + i, right - i, bot - i, rgb)
+            _draw_box(im, left + i, top + i, right - i, bot - i, [white * c for c in rgb])
 
         label = _label_patch(", ".join(names[j] for j in above), int(ih * .03), rgb)
         # draw_label(im, top + width, left, ...): above that row when it fits, else below it.
@@ -239,8 +240,13 @@ def draw_detections(im, dets, names, thresh=.5):
         if r - lh >= 0:
             r -= lh
         ph, pw = max(0, min(lh, ih - r)), max(0, min(lw, iw - left))
-        im[:, r:r + ph, left:left + pw] = label[:, :ph, :pw]
+        im[:, r:r + ph, left:left + pw] = white * label[:, :ph, :pw]
     return drawn
+
+
+def draw_detections_bgr(bgr, dets, names, thresh=.5):
+    """draw_detections into an (H, W, 3) uint8 BGR frame, in place: the video path, with no float copy."""
+    return draw_detections(bgr.transpose(2, 0, 1)[::-1], dets, names, thresh, white=255.)
 
 
 def save_image(im, path):
@@ -249,6 +255,10 @@ def save_image(im, path):
     Pixels become (unsigned char)(255*v), truncated as in darknet's save_image_options; values are
     clipped to [0, 1] first, where darknet's cast of an out-of-range float is undefined.
     """
-    hwc = (255 * np.clip(im, 0, 1)).astype(np.uint8).transpose(1, 2, 0)[:, :, ::-1]
-    if not cv2.imwrite(str(path), np.ascontiguousarray(hwc), [cv2.IMWRITE_JPEG_QUALITY, 80]):
+    if not cv2.imwrite(str(path), image_to_bgr(im), [cv2.IMWRITE_JPEG_QUALITY, 80]):
         raise ImageError(f"cannot write image: {path}")
+
+
+def image_to_bgr(im):
+    """(3, H, W) float32 RGB -> (H, W, 3) uint8 BGR, (unsigned char)(255*v) of the clipped values."""
+    return np.ascontiguousarray((255 * np.clip(im, 0, 1)).astype(np.uint8).transpose(1, 2, 0)[:, :, ::-1])

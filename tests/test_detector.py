@@ -1,9 +1,20 @@
-"""Final detection lists against the original Darknet's `detector test` pipeline on a real image."""
+"""Final detection lists against the original Darknet's `detector test` pipeline on a real image; the Detector API."""
+import cv2
 import numpy as np
 import pytest
 
 import oracle
-from conftest import DARKNET_DATA, darknet_cfg, needs_oracle
+from conftest import (
+    DARKNET_DATA,
+    ROOT,
+    darknet_cfg,
+    needs_oracle,
+    project_cfg,
+    read_video,
+    sample_frames,
+    sane_parameters,
+    write_video,
+)
 from darknet_py.boxes import do_nms_obj, do_nms_sort, region_detections
 from darknet_py.detector import detect_images, letterboxes
 from darknet_py.image import load_image, resize_image
@@ -107,3 +118,43 @@ def test_zoo_detections_equal_darknet(name, size, thresholds, random_weights, tm
         expected = oracle.detections(cfg, weights, x, im_w=1, im_h=1, thresh=thresholds, size=size)
     for thresh, theirs in zip(thresholds, expected):
         assert_same_set(detect_images(net, [image], thresh=thresh)[0], theirs)
+
+
+# ------------------------------------------------------------------------------ the Detector API
+
+def test_detector_finds_what_detect_finds_with_names(small_detector):
+    from darknet_py.detector import Detector, detect
+    names = (ROOT / "data" / "coco.names").read_text().splitlines()
+    net = Network.from_cfg(small_detector[0]).load_weights(small_detector[1])
+    det = Detector(net, ROOT / "cfg" / "coco.data", thresh=.25)
+    image = DARKNET_DATA / "dog.jpg"
+    found = det(image)
+    assert found == detect(net, image, names, thresh=.25) and found and found[0].name in names
+    assert det(cv2.imread(str(image))) == found  # a frame as cv2 gives it
+    frames = sample_frames(3)
+    for batched, single in zip(det.batch(frames), [det(f) for f in frames]):  # one forward of 3
+        assert [f.name for f in batched] == [f.name for f in single] and batched
+        np.testing.assert_allclose([f.prob for f in batched], [f.prob for f in single], atol=1e-5)  # float rounding
+        np.testing.assert_allclose([f.box for f in batched], [f.box for f in single], atol=1)
+
+
+def test_detector_video_yields_each_frame_with_its_objects(small_detector, tmp_path):
+    from darknet_py.detector import Detector
+    net = Network.from_cfg(small_detector[0]).load_weights(small_detector[1])
+    det = Detector(net, ROOT / "data" / "coco.names")
+    clip = write_video(tmp_path / "clip.avi", sample_frames(6))
+    frames, _, _ = read_video(clip)
+    got = list(det.video(str(clip)))
+    assert [i for i, _, _ in got] == list(range(6))
+    assert all(np.array_equal(frame, f) and found == det(f) for (_, frame, found), f in zip(got, frames))
+    averaged = [found for _, _, found in det.video(clip, avgframes=3)]  # demo.c's 3-frame average
+    assert len(averaged[0]) < len(got[0][2]) and averaged != [found for _, _, found in got]
+
+
+def test_classify_with_names(small_detector):
+    from darknet_py.detector import Prediction, classify
+    net = Network.from_cfg(project_cfg("tiny"))
+    sane_parameters(net)
+    plain = classify(net, DARKNET_DATA / "dog.jpg", top=3)
+    named = classify(net, DARKNET_DATA / "dog.jpg", top=3, names=[f"class{i}" for i in range(1000)])
+    assert named == [Prediction(i, f"class{i}", p) for i, p in plain]
