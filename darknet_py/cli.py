@@ -16,7 +16,8 @@ from .errors import DarknetError, shown
 TRACEBACK_VAR = "DARKNET_PY_TRACEBACK"  # set: an unexpected exception shows its traceback (for bug reports)
 
 USAGE = """usage: darknet-py <command> ...
-  detector test <data> <cfg> <weights> [image ...] [-thresh .5] [-hier .5] [-nms .45] [-out name] [-json file]
+  detector test <data> <cfg> <weights> [image|folder|glob ...] [-list F] [-thresh .5] [-hier .5] [-nms .45]
+      [-out name|folder] [-json file] [-save_labels] [-ext_output] [-dont_show] [-batch N]   (no image: stdin)
   detector valid <data> <cfg> <weights> [-out prefix] [-batch 8]   (comp4 files or coco json into <results>/)
   detector recall <data> <cfg> <weights>                      (proposal recall over the valid list)
   detector map <data> <cfg> <weights> [-iou .5]               (per-class AP, VOC07 / AUC mAP, COCO AP)

@@ -1,6 +1,4 @@
 """`darknet-py detector ...` (Darknet's examples/detector.c)."""
-import json
-import os
 import sys
 import time
 
@@ -8,87 +6,80 @@ from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
 from ..errors import DarknetError
 from ..train import distributed
-from .common import (check_names, check_writable, common_flags, flag_device, image_paths, load_network, training_team,
-                     warn_nonfinite)
+from .common import check_names, check_writable, common_flags, flag_device, load_network, training_team
 from .progress import Progress
 
 
 def test(args):
-    """detector test; under mpirun the images given on the command line are shared among the ranks and rank 0
-    prints and writes the -json list in their order, as one process does."""
+    """test_detector over one image, many (paths, folders, globs, -list F) or the paths on stdin; -batch N images
+    per forward, read and letterboxed ahead in threads (video/pipeline.py). An unreadable image is reported and
+    skipped, and the exit status is 1 at the end. Under mpirun the images are shared among the ranks (chunks of
+    -batch) and rank 0 prints and writes the -json list in their order, as one process does."""
     from ..detector import detection_classes
-    from ..errors import DarknetError
+    from . import detections as D
     thresh = args.fraction("-thresh", .5)
     hier = args.fraction("-hier", .5)
     nms = args.fraction("-nms", .45)
     out = args.value("-out", None)
     json_out = args.value("-json", None)
+    list_file = args.value("-list", None)
+    batch = args.value("-batch", 1, int, 1)
+    ext_output, labels, dont_show = args.flag("-ext_output"), args.flag("-save_labels"), args.flag("-dont_show")
     flags = common_flags(args)
     (data, cfg, weights), rest = args.positional(3, "detector test <data> <cfg> <weights> [image ...]")
+    inputs = D.image_inputs(rest, list_file)
     check_writable(json_out, "-json")
-    check_writable(_image_name(out, 0), "-out")
     world = distributed.world()
-    if world is not None and not rest:
-        raise DarknetError("detector test under mpirun: give the images on the command line (no prompt)")
+    if world is not None and inputs.total is None:
+        raise DarknetError("detector test under mpirun: give the images on the command line or in -list (no prompt)")
     with distributed.running(world):
         names_path = data_path(read_data_cfg(data).get("names", "data/names.list"), data)
         names = read_names(names_path)
         net = load_network(cfg, weights, flags)
         check_names(names, detection_classes(net), names_path)
-        last = len(rest) - 1 if world is not None else None  # predictions.jpg: the last image's, as one process
-
-        def run(items):
-            for n, path in items:
-                yield _test_image(net, names, n, path, thresh, hier, nms, out, save=out or last in (None, n))
-
-        images = list(enumerate(rest)) if world is not None else enumerate(image_paths(rest))
-        found_all = []
+        last = inputs.total - 1 if world is not None else None  # predictions.jpg: the last image's, as one process
+        tester = D.ImageTest(net, names, thresh, hier, nms, batch, D.AnnotatedImages(out, inputs.many, last),
+                             ext_output, labels, _window("predictions", dont_show) if world is None else None)
+        numbered = list(enumerate(inputs.paths)) if world is not None else enumerate(inputs.paths)
+        records = D.JsonArray(json_out) if json_out and distributed.is_main(world) else None
+        failed, done, began = [], 0, time.time()
         try:
-            for lines, record in distributed.in_order(world, images, 1, run):
-                print("\n".join(lines))
-                found_all.append(record)
-        finally:  # the images done so far, also when a later one fails
-            if json_out and distributed.is_main(world):
-                _write_json(json_out, found_all)
+            with Progress("detector test", inputs.total, enabled=False if inputs.interactive else None) as bar:
+                results = distributed.in_order(world, numbered, batch,
+                                               lambda part: tester.run(part, threaded=not inputs.interactive))
+                for n, result in enumerate(results):
+                    if result.error:
+                        print(f"darknet-py: {result.error} (skipped)", file=sys.stderr)
+                        failed.append(result.error)
+                    else:
+                        print("\n".join(result.lines))
+                        if records:
+                            records.add(result.record)
+                        done += 1
+                    bar(n + 1)
+        finally:
+            if records:
+                records.close()
+        print(_summary(done, "images", time.time() - began), file=sys.stderr)
+        if failed:
+            raise DarknetError(failed[0] if len(failed) == 1 else
+                               f"{len(failed)} images could not be read (the first: {failed[0]})")
 
 
-def _image_name(out, n):
-    """Where detector test draws image n: predictions.jpg, or -out NAME (NAME_n for the later images)."""
-    target = f"{out}_{n}" if out and n else out or "predictions"
-    return target if os.path.splitext(target)[1] else target + ".jpg"
+def _summary(count, unit, seconds):
+    return f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s)"
 
 
-def _write_json(path, found):
-    text = json.dumps(found, indent=1)
-    if path == "-":
-        print(text)
-        return
-    from ..errors import DarknetError
+def _window(title, dont_show):
+    """A window where there is a display and -dont_show is not given (and OpenCV has a GUI)."""
+    from ..video.writers import Window, display_available
+    if dont_show or not display_available():
+        return None
     try:
-        with open(path, "w") as f:
-            f.write(text + "\n")
-    except OSError as e:
-        raise DarknetError(f"-json {path}: cannot write: {e.strerror}") from None
-
-
-def _test_image(net, names, n, path, thresh, hier, nms, out, save=True):
-    """One image of detector test: (its printed lines, its -json record); draws and saves the predictions."""
-    from ..detector import detect_images, labels
-    from ..image import bgr_to_image, draw_detections, read_bgr, save_image
-    bgr = read_bgr(path)
-    im = bgr_to_image(bgr)  # drawn on below
-    start = time.time()
-    dets = detect_images(net, [bgr], thresh, hier, nms)[0]  # bytes up to a GPU, as they are
-    lines = [f"{path}: Predicted in {time.time() - start:f} seconds."]
-    warn_nonfinite(net)
-    found = labels(dets, names, im.shape[2], im.shape[1], thresh)
-    lines += [f"{f.name}: {f.prob * 100:.0f}%" for f in found]
-    if save:
-        draw_detections(im, dets, names, thresh)
-        save_image(im, _image_name(out, n))
-    return lines, {"image": path, "objects": [
-        {"name": f.name, "prob": round(f.prob, 6), "left": f.box[0], "top": f.box[1],
-         "right": f.box[2], "bottom": f.box[3]} for f in found]}
+        return Window(title)
+    except DarknetError as e:
+        print(f"darknet-py: {e}: running as with -dont_show", file=sys.stderr)
+        return None
 
 
 def _valid_setup(args, usage):

@@ -86,17 +86,17 @@ class VideoSource:
 
 
 class ImageFiles:
-    """Image files as frames, in the order given (paths may come one by one, from stdin). One that cannot be
-    read is left out and listed in `failed` as (index, message); the others keep their numbers."""
+    """Image files as frames: (number, path) pairs, in order (they may come one by one, from stdin). One that
+    cannot be read is left out and listed in `failed` as (number, message); the others keep their numbers."""
 
     live = False
 
-    def __init__(self, paths, total=None):
-        self.paths, self.frame_count = paths, total
+    def __init__(self, numbered, total=None):
+        self.numbered, self.frame_count = numbered, total
         self.failed = []
 
     def __iter__(self):
-        for index, path in enumerate(self.paths):
+        for index, path in self.numbered:
             try:
                 bgr = read_bgr(path)
             except ImageError as e:

@@ -36,11 +36,12 @@ def test_detector_test_prints_draws_and_writes_json(tmp_path, random_weights):
 
 
 @needs_oracle
-def test_detector_test_prompts_when_no_image_is_given(tmp_path, random_weights):
+def test_detector_test_reads_paths_from_stdin_when_no_image_is_given(tmp_path, random_weights):
+    """`< list.txt`: one path per line, no prompt (test_detector_test.py: the prompt on a terminal)."""
     weights = random_weights(darknet_cfg("yolov2-tiny"), seed=7, confident=True)
     res = run(["detector", "test", ROOT / "cfg/coco.data", project_cfg("yolov2-tiny"), weights],
               cwd=tmp_path, stdin=f"{DARKNET_DATA / 'dog.jpg'}\n")
-    assert res.returncode == 0 and "Enter Image Path: " in res.stdout
+    assert res.returncode == 0 and res.stdout.startswith(f"{DARKNET_DATA / 'dog.jpg'}: Predicted in ")
     assert (tmp_path / "predictions.jpg").exists()
 
 

@@ -355,7 +355,8 @@ def test_sharded_detector_test_prints_and_writes_in_the_list_order(setup, detect
         assert done.returncode == 0, done.stderr
         printed = [line for line in done.stdout.splitlines() if "Predicted in" not in line]
         order = [line.split(":")[0] for line in done.stdout.splitlines() if "Predicted in" in line]
-        runs[ranks] = printed, order, {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        runs[ranks] = printed, order, files  # -out pred with several images: the folder pred/, one per image
     assert runs[RANKS] == runs[1]
     assert runs[1][1] == images and "found.json" in runs[1][2] and len(runs[1][2]) == 6
     assert {line.split(":")[0] for line in runs[1][0] if line.endswith("%")} == {"red", "green"}

@@ -105,6 +105,6 @@ def test_image_files_skip_what_cannot_be_read(tmp_path):
     good = tmp_path / "a.png"
     cv2.imwrite(str(good), sample_frames(1)[0])
     (tmp_path / "b.jpg").write_text("no image")
-    source = ImageFiles([good, tmp_path / "b.jpg", good])
+    source = ImageFiles(enumerate([good, tmp_path / "b.jpg", good]))
     assert [(f.index, f.path) for f in source] == [(0, str(good)), (2, str(good))]
     assert source.failed == [(1, f"cannot read image: {tmp_path / 'b.jpg'}")]
