@@ -18,6 +18,9 @@ TRACEBACK_VAR = "DARKNET_PY_TRACEBACK"  # set: an unexpected exception shows its
 USAGE = """usage: darknet-py <command> ...
   detector test <data> <cfg> <weights> [image|folder|glob ...] [-list F] [-thresh .5] [-hier .5] [-nms .45]
       [-out name|folder] [-json file] [-save_labels] [-ext_output] [-dont_show] [-batch N]   (no image: stdin)
+  detector demo <data> <cfg> <weights> [video|url|frames/%06d.jpg | -c N] [-thresh .5] [-avgframes 3] [-nms .4]
+      [-out_filename F] [-prefix NAME] [-json_file_output F] [-dont_show] [-ext_output] [-benchmark] [-s N]
+      [-batch N] [-time_limit_sec S]
   detector valid <data> <cfg> <weights> [-out prefix] [-batch 8]   (comp4 files or coco json into <results>/)
   detector recall <data> <cfg> <weights>                      (proposal recall over the valid list)
   detector map <data> <cfg> <weights> [-iou .5]               (per-class AP, VOC07 / AUC mAP, COCO AP)
@@ -40,6 +43,7 @@ common flags: -nogpu, -gpus 0, -threads N, -quiet (no progress line),
 
 COMMANDS = {
     ("detector", "test"): detector.test,
+    ("detector", "demo"): detector.demo,
     ("detector", "valid"): detector.valid,
     ("detector", "recall"): detector.recall,
     ("detector", "map"): detector.mean_ap,

@@ -5,6 +5,7 @@ import glob
 import json
 import math
 import os
+import signal
 import sys
 import time
 from typing import NamedTuple
@@ -15,7 +16,7 @@ from ..boxes import pixel_box
 from ..data.lists import label_path, read_paths
 from ..detector import above, detect_prepared, prepare
 from ..errors import DarknetError
-from ..image import bgr_to_image, draw_detections, image_to_bgr, save_image
+from ..image import bgr_to_image, draw_detections, draw_detections_bgr, image_to_bgr, save_image
 from ..video.pipeline import Pipeline
 from ..video.source import ImageFiles
 
@@ -231,3 +232,74 @@ class ImageTest:
         if self.labels:
             save_labels(frame.path, dets, self.thresh)
         return TestResult(lines, {"image": frame.path, "objects": object_records(dets, self.names, w, h, self.thresh)})
+
+
+class DemoOutputs:
+    """What `detector demo` does with each frame: print its FPS and objects (-benchmark: the FPS only), draw it,
+    write it to the video, the numbered JPEGs and the window, and its JSON line (frames that were detected, not
+    those -s skipped). The writers are set by the command."""
+
+    def __init__(self, names, thresh, ext_output=False, benchmark=False):
+        self.names, self.thresh, self.ext_output, self.benchmark = names, thresh, ext_output, benchmark
+        self.video = self.frames = self.json = self.window = None
+        self.began = self.last = time.time()
+        self.fps, self.done = 0., 0
+
+    def elapsed(self):
+        return time.time() - self.began
+
+    def rate(self):
+        return self.done / max(self.elapsed(), 1e-9)
+
+    def add(self, item):
+        """Returns False when the window asks to stop (ESC)."""
+        now = time.time()
+        self.fps = .9 * self.fps + .1 / max(now - self.last, 1e-9)  # AlexeyAB's running FPS
+        self.last, self.done = now, self.done + 1
+        if self.benchmark:
+            print(f"FPS:{self.fps:.1f} \t AVG_FPS:{self.rate():.1f}")
+            return True
+        frame, dets = item.frame, item.result
+        h, w = frame.bgr.shape[:2]
+        print(f"\nFrame {frame.index}: FPS:{self.fps:.1f}\nObjects:\n")
+        for line in object_lines(dets, self.names, w, h, self.thresh, self.ext_output):
+            print(line)
+        if self.video or self.frames or self.window:
+            draw_detections_bgr(frame.bgr, dets, self.names, self.thresh)
+        if self.video:
+            self.video.write(frame.bgr)
+        if self.frames:
+            self.frames.write(frame.index, frame.bgr)
+        if self.json and item.detect:
+            self.json.write({"frame": frame.index, "timestamp": round(frame.time, 6),
+                             "objects": object_records(dets, self.names, w, h, self.thresh)})
+        return self.window.show(frame.bgr) if self.window else True
+
+    def close(self):
+        for out in (self.video, self.frames, self.json, self.window):
+            if out:
+                out.close()
+
+
+class StopOnSignals:
+    """Within the block Ctrl-C (SIGINT) and SIGTERM set `stop` (the pipeline's): the frame in hand is finished and
+    the run ends there, its outputs complete (a playable video, a JSON line per frame written). A second Ctrl-C
+    interrupts at once. `signalled` says whether one came."""
+
+    def __init__(self, stop):
+        self.stop, self.signalled, self.saved = stop, False, {}
+
+    def _handle(self, signum, frame):
+        if self.signalled and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signalled = True
+        self.stop.set()
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.saved[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)

@@ -9,6 +9,8 @@ from ..train import distributed
 from .common import check_names, check_writable, common_flags, flag_device, load_network, training_team
 from .progress import Progress
 
+DEMO_NMS = .4  # demo.c: detect_in_thread's do_nms_obj(dets, nboxes, l.classes, .4)
+
 
 def test(args):
     """test_detector over one image, many (paths, folders, globs, -list F) or the paths on stdin; -batch N images
@@ -80,6 +82,61 @@ def _window(title, dont_show):
     except DarknetError as e:
         print(f"darknet-py: {e}: running as with -dont_show", file=sys.stderr)
         return None
+
+
+def demo(args):
+    """demo.c on a video file, stream URL, image sequence (frames/%06d.jpg) or camera (-c N): capture, letterbox,
+    detection and drawing/writing run concurrently (video/pipeline.py); each frame's detections come from the
+    network outputs averaged over its last -avgframes frames (3, demo.c; video/average.py), then do_nms_obj(.4)."""
+    from ..boxes import do_nms_obj
+    from ..detector import detect_prepared, prepare
+    from ..video import writers
+    from ..video.average import DEMO_FRAMES, FrameAverage
+    from ..video.pipeline import Pipeline
+    from ..video.source import VideoSource
+    from . import detections as D
+    thresh = args.value("-thresh", .5, float)
+    hier = args.value("-hier", .5, float)
+    nms = args.value("-nms", DEMO_NMS, float)
+    camera = args.value("-c", 0, int)
+    avgframes = args.value("-avgframes", args.value("-avg", DEMO_FRAMES, int), int)
+    skip = args.value("-s", 0, int)
+    batch = args.value("-batch", 1, int)
+    time_limit = args.value("-time_limit_sec", 0, float)
+    out_video, prefix = args.value("-out_filename", None), args.value("-prefix", None)
+    json_out = args.value("-json_file_output", None)
+    dont_show, ext_output, benchmark = args.flag("-dont_show"), args.flag("-ext_output"), args.flag("-benchmark")
+    flags = common_flags(args)
+    (data, cfg, weights), rest = args.positional(3, "detector demo <data> <cfg> <weights> [video | -c N]")
+    source = VideoSource(rest[0] if rest else camera)
+    print(f"video file: {rest[0]}" if rest else f"Webcam index: {camera}", file=sys.stderr)
+    net = load_network(cfg, weights, flags)
+    names = read_names(data_path(read_data_cfg(data).get("names", "data/names.list"), data))
+    average = FrameAverage(avgframes)
+
+    def detect(prepared):
+        found = detect_prepared(net, prepared, thresh, hier, 0, average)
+        return [do_nms_obj(dets, len(dets[0].prob), nms) if nms else dets for dets in found]
+    outputs = D.DemoOutputs(names, thresh, ext_output, benchmark)
+    try:
+        if not benchmark:
+            outputs.video = out_video and writers.VideoFile(out_video, source.fps, source.width, source.height)
+            outputs.frames = prefix and writers.FrameFiles(prefix)
+            outputs.json = json_out and writers.JsonLines(json_out)
+            outputs.window = not prefix and _window("Demo", dont_show)
+        pipeline = Pipeline(source, lambda bgr: prepare(net, bgr), detect, batch, skip)
+        with D.StopOnSignals(pipeline.stop) as signals, Progress("demo", source.frame_count, "frames") as bar:
+            for item in pipeline.run():
+                if not outputs.add(item) or (time_limit and outputs.elapsed() > time_limit):
+                    break
+                bar(item.frame.index + 1 if source.frame_count else outputs.done)  # a live source: frames shown
+    finally:
+        outputs.close()
+        print(f"{outputs.done} frames in {outputs.elapsed():.1f} s", file=sys.stderr)
+    if signals.signalled:
+        raise KeyboardInterrupt  # exit status 130, the outputs complete
+    if source.failure():
+        raise DarknetError(source.failure())
 
 
 def _valid_setup(args, usage):

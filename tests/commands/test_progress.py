@@ -6,7 +6,7 @@ import sys
 import cv2
 import pytest
 
-from conftest import ROOT, SHARED, sample_frames
+from conftest import ROOT, SHARED, sample_frames, write_video
 from darknet_py.cli import main
 from darknet_py.commands import progress as P
 from darknet_py.commands.progress import Progress
@@ -145,6 +145,17 @@ def test_quiet_draws_nothing(monkeypatch, dataset):
     terminal = on_terminal(monkeypatch)
     assert main(["detector", "calc_anchors", str(dataset), "-num_of_clusters", "2", "-quiet"]) == 0
     assert P.CLEAR not in terminal.getvalue()
+
+
+def test_detector_test_over_a_list_and_demo(monkeypatch, tmp_path, small_detector, dataset):
+    terminal = on_terminal(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    assert main(["detector", "test", str(COCO), *map(str, small_detector), "-list", str(dataset.parent / "list.txt"),
+                 "-out", "out"]) == 0
+    assert "3/3 images 100%" in last_line(terminal, "detector test")
+    clip = write_video(tmp_path / "clip.avi", sample_frames(4))
+    assert main(["detector", "demo", str(COCO), *map(str, small_detector), str(clip)]) == 0
+    assert "4/4 frames 100%" in last_line(terminal, "demo") and " frames/s" in last_line(terminal, "demo")
 
 
 def test_weights_get(monkeypatch, tmp_path):
