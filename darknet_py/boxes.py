@@ -283,3 +283,15 @@ def do_nms_obj(dets, classes, thresh):
         d.objectness = 0
         d.prob[:] = 0
     return live + empty
+
+
+def classes_above(dets, thresh):
+    """[(detection, [class, ...])] for the detections with some class prob > thresh, classes in index order:
+    what draw_detections labels and prints, in its order (one comparison for all of them)."""
+    if not dets:
+        return []
+    rows, classes = np.nonzero(np.stack([d.prob for d in dets]) > thresh)
+    found = {}
+    for i, j in zip(rows.tolist(), classes.tolist()):
+        found.setdefault(i, []).append(j)
+    return [(dets[i], js) for i, js in found.items()]

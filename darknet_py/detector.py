@@ -3,7 +3,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .boxes import NMS_THRESH, do_nms_sort, get_network_boxes, pixel_box
+from .boxes import NMS_THRESH, classes_above, do_nms_sort, get_network_boxes, pixel_box
 from .cfg import data_path, read_data_cfg
 from .data.lists import read_names
 from .errors import DarknetError
@@ -123,7 +123,7 @@ def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
 
 def above(dets, thresh):
     """(detection, class) for each class with prob > thresh, in Darknet's print order (draw_detections)."""
-    return [(d, int(j)) for d in dets for j in np.flatnonzero(d.prob > thresh)]
+    return [(d, j) for d, classes in classes_above(dets, thresh) for j in classes]
 
 
 def labels(dets, names, im_w, im_h, thresh=.5):

@@ -13,11 +13,12 @@ import threading
 import cv2
 import numpy as np
 
-from .boxes import pixel_box
+from .boxes import classes_above, pixel_box
 from .errors import ImageError, file_problem, shown
 
 # image.c: colors[6][3] and get_color, the palette of draw_detections.
 _COLORS = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 1], [0, 1, 0], [1, 1, 0], [1, 0, 0]], np.float32)
+_BYTE_TO_FLOAT = (np.arange(256) / 255.).astype(np.float32)  # (float)(byte/255.) for every byte value
 
 
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"  # SOI and EOI markers
@@ -96,8 +97,8 @@ def _truncated_jpeg(path):
 
 def bgr_to_image(bgr):
     """(H, W, 3) uint8 BGR -> (3, H, W) float32 RGB in [0, 1]: byte/255. is a double division rounded
-    once to float, as in mat_to_image/load_image_stb."""
-    return (bgr[:, :, ::-1].transpose(2, 0, 1) / 255.).astype(np.float32)
+    once to float, as in mat_to_image/load_image_stb (looked up: the same values, twice as fast)."""
+    return np.take(_BYTE_TO_FLOAT, bgr[:, :, ::-1].transpose(2, 0, 1))
 
 
 def load_image(path):
@@ -127,7 +128,10 @@ def resize_image(im, w, h):
         sx = np.arange(w - 1, dtype=np.float32) * w_scale
         ix = sx.astype(np.int32)
         dx = sx - ix.astype(np.float32)
-        part[:, :, :w - 1] = (np.float32(1) - dx) * im[:, :, ix] + dx * im[:, :, ix + 1]
+        left, right = im[:, :, ix], im[:, :, ix + 1]  # the products and sum in place: the same float ops
+        left *= np.float32(1) - dx
+        right *= dx
+        np.add(left, right, out=part[:, :, :w - 1])
     else:
         part[:, :, :] = im[:, :, iw - 1:iw]
 
@@ -137,10 +141,13 @@ def resize_image(im, w, h):
     sy = np.arange(h, dtype=np.float32) * h_scale
     iy = sy.astype(np.int32)
     dy = (sy - iy.astype(np.float32))[:, None]
-    out = (np.float32(1) - dy) * part[:, iy, :]
+    out = part[:, iy, :]
+    out *= np.float32(1) - dy
     if ih > 1:
         # add_pixel(dy * part[iy+1]) for every row but the last.
-        out[:, :h - 1] += dy[:h - 1] * part[:, iy[:h - 1] + 1, :]
+        below = part[:, iy[:h - 1] + 1, :]
+        below *= dy[:h - 1]
+        out[:, :h - 1] += below
     return out
 
 
@@ -219,8 +226,8 @@ def draw_detections(im, dets, names, thresh=.5, white=1.):
     _, ih, iw = im.shape
     classes = len(names)
     drawn = []
-    for det in dets:
-        above = [j for j in range(classes) if det.prob[j] > thresh]
+    for det, above in classes_above(dets, thresh):
+        above = [j for j in above if j < classes]  # the classes that have names
         if not above:
             continue
         left, top, right, bot = pixel_box(det.bbox, iw, ih)
