@@ -192,3 +192,19 @@ def test_yolov3_detections_on_the_gpu_equal_the_cpu(random_weights):
         np.testing.assert_allclose(ours.prob, ref.prob, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(ours.bbox, ref.bbox, rtol=1e-4, atol=1e-5)
 
+
+@pytest.mark.parametrize("avgframes", [1, 3])
+def test_video_on_the_gpu_equals_the_cpu(small_detector, tmp_path, avgframes):
+    """Detector.video (demo's pipeline) with the network on the GPU: frames up as bytes, decoded there (with the
+    frame average, the outputs come to the host first); the same objects as on the CPU."""
+    from conftest import sample_frames, write_video
+    from darknet_py.detector import Detector
+    clip = write_video(tmp_path / "clip.avi", sample_frames(6))
+    cpu = Detector(Network.from_cfg(small_detector[0]).load_weights(small_detector[1]), ROOT / "data/coco.names")
+    gpu = Detector(Network.from_cfg(small_detector[0]).load_weights(small_detector[1]).to(0), ROOT / "data/coco.names")
+    expected = list(cpu.video(clip, avgframes=avgframes))
+    got = list(gpu.video(clip, batch=2, avgframes=avgframes))
+    assert [i for i, _, _ in got] == [i for i, _, _ in expected] == list(range(6))
+    for (_, _, ours), (_, _, theirs) in zip(got, expected):
+        assert [f.name for f in ours] == [f.name for f in theirs]
+        np.testing.assert_allclose([f.prob for f in ours], [f.prob for f in theirs], atol=1e-4)
