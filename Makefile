@@ -29,6 +29,7 @@ bench:
 	$(PYTHON) bench/bench_cpu.py
 	$(PYTHON) bench/bench_train.py
 	$(PYTHON) bench/bench_distributed.py
+	$(PYTHON) bench/bench_video.py
 
 bench-gpu:
 	$(PYTHON) bench/bench_gpu.py

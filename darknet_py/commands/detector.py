@@ -132,7 +132,7 @@ def demo(args):
                 bar(item.frame.index + 1 if source.frame_count else outputs.done)  # a live source: frames shown
     finally:
         outputs.close()
-        print(f"{outputs.done} frames in {outputs.elapsed():.1f} s", file=sys.stderr)
+        print(_summary(outputs.done, "frames", outputs.elapsed()), file=sys.stderr)
     if signals.signalled:
         raise KeyboardInterrupt  # exit status 130, the outputs complete
     if source.failure():
