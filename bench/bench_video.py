@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import darknet_py  # noqa: E402  (first: selects OpenBLAS's kernels before numpy loads)
+from bench_cpu import sized_cfg  # noqa: E402
 from darknet_py.cpu import threads as cpu_threads  # noqa: E402
 from darknet_py.image import bgr_to_image, letterbox_image  # noqa: E402
 from darknet_py.network import Network  # noqa: E402
@@ -135,6 +136,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--opencv-loop", nargs=4, metavar=("CFG", "WEIGHTS", "VIDEO", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # rows as they are measured, also into a file
     threads = args.threads or cpu_threads.thread_count()
     if args.opencv_loop:
         return opencv_loop(*args.opencv_loop, threads)
@@ -156,7 +158,7 @@ def main(argv=None):
               f"{'demo/forward':>13s} {'demo/OpenCV':>12s} {'peak MiB demo/OpenCV':>21s}")
         rows = []
         for name in networks:
-            cfg = ROOT / "cfg" / f"{name}.cfg"
+            cfg = sized_cfg(ROOT / "cfg" / f"{name}.cfg", SIDE, tmp)  # our yolov2.cfg is 608
             weights = tmp / f"{name}.weights"
             write_random_weights(Network.from_cfg(cfg), weights, seed=0)
             demo = darknet_py_cli("detector", "demo", ROOT / "cfg" / "coco.data", cfg, weights, tmp / "clip.avi",
