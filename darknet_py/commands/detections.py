@@ -15,10 +15,11 @@ import numpy as np
 from ..boxes import pixel_box
 from ..data.lists import label_path, read_paths
 from ..detector import above, detect_prepared, prepare
-from ..errors import DarknetError
+from ..errors import DarknetError, shown
 from ..image import bgr_to_image, draw_detections, draw_detections_bgr, image_to_bgr, save_image
 from ..video.pipeline import Pipeline
 from ..video.source import ImageFiles
+from .common import check_writable, warn_nonfinite
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")  # a folder's images
 PROMPT = "Enter Image Path: "  # test_detector's prompt when no image is given
@@ -34,14 +35,18 @@ class Inputs(NamedTuple):
 
 def _expand(arg):
     if os.path.isdir(arg):
-        found = sorted(os.path.join(arg, f) for f in os.listdir(arg) if f.lower().endswith(IMAGE_EXTENSIONS))
+        try:
+            names = os.listdir(arg)
+        except OSError as e:
+            raise DarknetError(f"cannot read the folder {shown(arg)}: {e.strerror}") from None
+        found = sorted(os.path.join(arg, f) for f in names if f.lower().endswith(IMAGE_EXTENSIONS))
         if not found:
-            raise DarknetError(f"{arg}: no images in this folder ({', '.join(IMAGE_EXTENSIONS)})")
+            raise DarknetError(f"{shown(arg)}: no images in this folder ({', '.join(IMAGE_EXTENSIONS)})")
         return found
     if glob.has_magic(arg):
         found = sorted(glob.glob(arg))
         if not found:
-            raise DarknetError(f"{arg}: no file matches")
+            raise DarknetError(f"{shown(arg)}: no file matches")
         return found
     return [arg]
 
@@ -138,9 +143,9 @@ class JsonArray:
         if path != "-":
             try:
                 self.file = open(path, "wb")
+                self.file.write(b"[" + self.CLOSE[1:])
             except OSError as e:
-                raise DarknetError(f"cannot write {path}: {e.strerror}") from None
-            self.file.write(b"[" + self.CLOSE[1:])
+                raise DarknetError(f"-json {path}: cannot write: {e.strerror}") from None
             self.end = 1
 
     def add(self, record):
@@ -148,9 +153,12 @@ class JsonArray:
             self.records.append(record)
             return
         text = (b"\n" if self.end == 1 else b",\n") + json.dumps(record).encode()
-        self.file.seek(self.end)
-        self.file.write(text + self.CLOSE)
-        self.file.flush()
+        try:
+            self.file.seek(self.end)
+            self.file.write(text + self.CLOSE)
+            self.file.flush()
+        except OSError as e:  # a full disk: the array up to the record before stays whole
+            raise DarknetError(f"-json {self.path}: cannot write: {e.strerror}") from None
         self.end += len(text)
 
     def close(self):
@@ -164,7 +172,8 @@ class AnnotatedImages:
     """-out: with many inputs (or when it names a folder) one image per input in that folder, named after it;
     otherwise Darknet's name, `predictions.jpg` or the -out name (`name_N` for the N-th from the prompt).
     last: under mpirun, the number of the last image, the only one that writes predictions.jpg (as in one process,
-    where each image writes it over the one before)."""
+    where each image writes it over the one before). Made before the work starts: the folder is created, or the
+    file's folder checked (commands/common.py check_writable)."""
 
     def __init__(self, out, many, last=None):
         self.out, self.last = out, last
@@ -173,7 +182,9 @@ class AnnotatedImages:
             try:
                 os.makedirs(self.folder, exist_ok=True)
             except OSError as e:
-                raise DarknetError(f"cannot make the -out folder {self.folder}: {e.strerror}") from None
+                raise DarknetError(f"-out {shown(self.folder)}: cannot make the folder: {e.strerror}") from None
+        else:
+            check_writable(self.path(0, None), "-out")
 
     def wanted(self, n):
         return self.out or self.last in (None, n)
@@ -204,6 +215,7 @@ class ImageTest:
     def _detect(self, prepared):
         start = time.time()
         dets = detect_prepared(self.net, prepared, self.thresh, self.hier, self.nms)  # bytes up to a GPU, as they are
+        warn_nonfinite(self.net)
         return [(d, (time.time() - start) / len(prepared)) for d in dets]
 
     def run(self, numbered, threaded=True):

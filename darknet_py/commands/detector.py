@@ -6,7 +6,7 @@ from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
 from ..errors import DarknetError
 from ..train import distributed
-from .common import check_names, check_writable, common_flags, flag_device, load_network, training_team
+from .common import check_names, check_writable, common_flags, flag_device, load_network, training_team, warn_nonfinite
 from .progress import Progress
 
 DEMO_NMS = .4  # demo.c: detect_in_thread's do_nms_obj(dets, nboxes, l.classes, .4)
@@ -14,9 +14,10 @@ DEMO_NMS = .4  # demo.c: detect_in_thread's do_nms_obj(dets, nboxes, l.classes, 
 
 def test(args):
     """test_detector over one image, many (paths, folders, globs, -list F) or the paths on stdin; -batch N images
-    per forward, read and letterboxed ahead in threads (video/pipeline.py). An unreadable image is reported and
-    skipped, and the exit status is 1 at the end. Under mpirun the images are shared among the ranks (chunks of
-    -batch) and rank 0 prints and writes the -json list in their order, as one process does."""
+    per forward, read and letterboxed ahead in threads (video/pipeline.py). Of many images, an unreadable one is
+    reported and skipped, and the exit status is 1 at the end; a single one is the error. Under mpirun the images
+    are shared among the ranks (chunks of -batch) and rank 0 prints and writes the -json list in their order, as
+    one process does."""
     from ..detector import detection_classes
     from . import detections as D
     thresh = args.fraction("-thresh", .5)
@@ -34,24 +35,27 @@ def test(args):
     world = distributed.world()
     if world is not None and inputs.total is None:
         raise DarknetError("detector test under mpirun: give the images on the command line or in -list (no prompt)")
+    last = inputs.total - 1 if world is not None else None  # predictions.jpg: the last image's, as one process
+    annotated = D.AnnotatedImages(out, inputs.many, last)
+    threaded = not inputs.interactive and inputs.total != 1  # read ahead: many images, or piped paths
     with distributed.running(world):
         names_path = data_path(read_data_cfg(data).get("names", "data/names.list"), data)
         names = read_names(names_path)
         net = load_network(cfg, weights, flags)
         check_names(names, detection_classes(net), names_path)
-        last = inputs.total - 1 if world is not None else None  # predictions.jpg: the last image's, as one process
-        tester = D.ImageTest(net, names, thresh, hier, nms, batch, D.AnnotatedImages(out, inputs.many, last),
-                             ext_output, labels, _window("predictions", dont_show) if world is None else None)
+        tester = D.ImageTest(net, names, thresh, hier, nms, batch, annotated, ext_output, labels,
+                             _window("predictions", dont_show) if world is None else None)
         numbered = list(enumerate(inputs.paths)) if world is not None else enumerate(inputs.paths)
         records = D.JsonArray(json_out) if json_out and distributed.is_main(world) else None
         failed, done, began = [], 0, time.time()
         try:
             with Progress("detector test", inputs.total, enabled=False if inputs.interactive else None) as bar:
-                results = distributed.in_order(world, numbered, batch,
-                                               lambda part: tester.run(part, threaded=not inputs.interactive))
+                results = distributed.in_order(world, numbered, batch, lambda part: tester.run(part, threaded))
                 for n, result in enumerate(results):
+                    if result.error and inputs.total == 1:
+                        raise DarknetError(result.error)  # one image: its error is the run's (test_detector)
                     if result.error:
-                        print(f"darknet-py: {result.error} (skipped)", file=sys.stderr)
+                        print(f"darknet-py: warning: {result.error} (skipped)", file=sys.stderr)
                         failed.append(result.error)
                     else:
                         print("\n".join(result.lines))
@@ -62,10 +66,10 @@ def test(args):
         finally:
             if records:
                 records.close()
-        print(_summary(done, "images", time.time() - began), file=sys.stderr)
+        if done:
+            print(_summary(done, "images", time.time() - began), file=sys.stderr)
         if failed:
-            raise DarknetError(failed[0] if len(failed) == 1 else
-                               f"{len(failed)} images could not be read (the first: {failed[0]})")
+            raise DarknetError(f"{len(failed)} of {n + 1} images could not be read (the first: {failed[0]})")
 
 
 def _summary(count, unit, seconds):
@@ -89,34 +93,42 @@ def demo(args):
     detection and drawing/writing run concurrently (video/pipeline.py); each frame's detections come from the
     network outputs averaged over its last -avgframes frames (3, demo.c; video/average.py), then do_nms_obj(.4)."""
     from ..boxes import do_nms_obj
-    from ..detector import detect_prepared, prepare
+    from ..detector import detect_prepared, detection_classes, prepare
     from ..video import writers
-    from ..video.average import DEMO_FRAMES, FrameAverage
+    from ..video.average import DEMO_FRAMES, MAX_FRAMES, FrameAverage
     from ..video.pipeline import Pipeline
     from ..video.source import VideoSource
     from . import detections as D
-    thresh = args.value("-thresh", .5, float)
-    hier = args.value("-hier", .5, float)
-    nms = args.value("-nms", DEMO_NMS, float)
-    camera = args.value("-c", 0, int)
-    avgframes = args.value("-avgframes", args.value("-avg", DEMO_FRAMES, int), int)
-    skip = args.value("-s", 0, int)
-    batch = args.value("-batch", 1, int)
-    time_limit = args.value("-time_limit_sec", 0, float)
+    thresh = args.fraction("-thresh", .5)
+    hier = args.fraction("-hier", .5)
+    nms = args.fraction("-nms", DEMO_NMS)
+    camera = args.value("-c", 0, int, 0)
+    avgframes = args.value("-avgframes", args.value("-avg", DEMO_FRAMES, int, 1, MAX_FRAMES), int, 1, MAX_FRAMES)
+    skip = args.value("-s", 0, int, 0)
+    batch = args.value("-batch", 1, int, 1)
+    time_limit = args.value("-time_limit_sec", 0, float, 0)  # 0: none
     out_video, prefix = args.value("-out_filename", None), args.value("-prefix", None)
     json_out = args.value("-json_file_output", None)
     dont_show, ext_output, benchmark = args.flag("-dont_show"), args.flag("-ext_output"), args.flag("-benchmark")
     flags = common_flags(args)
     (data, cfg, weights), rest = args.positional(3, "detector demo <data> <cfg> <weights> [video | -c N]")
+    if not benchmark:  # -benchmark writes nothing
+        check_writable(out_video, "-out_filename")
+        check_writable(json_out, "-json_file_output")
+        check_writable(prefix and f"{prefix}_{0:08d}.jpg", "-prefix")
+    print(f"video file: {rest[0]}" if rest else f"Webcam index: {camera}")  # demo.c's printf, before opening
     source = VideoSource(rest[0] if rest else camera)
-    print(f"video file: {rest[0]}" if rest else f"Webcam index: {camera}", file=sys.stderr)
+    names_path = data_path(read_data_cfg(data).get("names", "data/names.list"), data)
+    names = read_names(names_path)
     net = load_network(cfg, weights, flags)
-    names = read_names(data_path(read_data_cfg(data).get("names", "data/names.list"), data))
+    classes = detection_classes(net)
+    check_names(names, classes, names_path)
     average = FrameAverage(avgframes)
 
     def detect(prepared):
         found = detect_prepared(net, prepared, thresh, hier, 0, average)
-        return [do_nms_obj(dets, len(dets[0].prob), nms) if nms else dets for dets in found]
+        warn_nonfinite(net)
+        return [do_nms_obj(dets, classes, nms) if nms else dets for dets in found]
     outputs = D.DemoOutputs(names, thresh, ext_output, benchmark)
     try:
         if not benchmark:
@@ -132,7 +144,8 @@ def demo(args):
                 bar(item.frame.index + 1 if source.frame_count else outputs.done)  # a live source: frames shown
     finally:
         outputs.close()
-        print(_summary(outputs.done, "frames", outputs.elapsed()), file=sys.stderr)
+        if outputs.done:
+            print(_summary(outputs.done, "frames", outputs.elapsed()), file=sys.stderr)
     if signals.signalled:
         raise KeyboardInterrupt  # exit status 130, the outputs complete
     if source.failure():

@@ -16,6 +16,7 @@ import numpy as np
 from ..gpu.device import to_numpy
 
 DEMO_FRAMES = 3                                   # demo.c: static int demo_frame = 3
+MAX_FRAMES = 1000                                 # -avgframes' bound: every frame sums this many slots
 AVERAGED_TYPES = ("region", "yolo", "detection")  # size_network / remember_network: the layers kept
 
 

@@ -3,10 +3,11 @@ OpenCV's VideoCapture reads), a camera index (`-c N`), or an image sequence (`fr
 list of image files, for `detector test` over many images."""
 import os
 import re
+import stat
 import time
 from typing import NamedTuple
 
-from ..errors import DarknetError, ImageError
+from ..errors import DarknetError, ImageError, file_problem, shown
 from ..image import read_bgr
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # ffmpeg's decode warnings: we report bad frames ourselves
@@ -41,12 +42,14 @@ class VideoSource:
                 raise DarknetError(f"cannot open camera {source}")
         else:
             source = str(source)
-            if not URL.match(source) and not SEQUENCE.search(source) and not os.path.exists(source):
-                raise DarknetError(f"{source}: no such video file")
+            problem = None if URL.match(source) or SEQUENCE.search(source) or _is_device(source) else (
+                file_problem(source))
+            if problem:  # missing, a folder, or a FIFO that would block OpenCV's open
+                raise DarknetError(f"cannot read video {shown(source)}: {problem}")
             cap = cv2.VideoCapture(source)
             if not cap.isOpened():
                 what = "image sequence" if SEQUENCE.search(source) else "video"
-                raise DarknetError(f"cannot open {what} {source} (OpenCV's VideoCapture cannot read it)")
+                raise DarknetError(f"cannot open {what} {shown(source)} (OpenCV's VideoCapture cannot read it)")
         self.cap = cap
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.live = isinstance(source, int) or (bool(URL.match(source)) and count <= 0)
@@ -83,6 +86,14 @@ class VideoSource:
 
     def close(self):
         self.cap.release()
+
+
+def _is_device(path):
+    """A character device such as /dev/video0: a camera by its path (V4L2)."""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 class ImageFiles:

@@ -1,7 +1,7 @@
 """Where demo's annotated frames go: a video file (-out_filename), numbered JPEGs (-prefix), one JSON line per
-frame (-json_file_output), and the window (only where there is a display). Each opens its file at once, so a
-path that cannot be written fails before the first frame, and each closes cleanly whatever stops the run: the
-video is finished (playable) and the JSON holds every frame written."""
+frame (-json_file_output), and the window (only where there is a display). The command checks their paths
+before any work (commands/common.py check_writable); the video and JSON files open at once, and each closes
+cleanly whatever stops the run: the video is finished (playable) and the JSON holds every frame written."""
 import json
 import os
 
@@ -14,25 +14,17 @@ JPEG_QUALITY = 80  # save_image_options: stbi_write_jpg(..., 80)
 ESC = 27           # demo.c: the key that ends the demo
 
 
-def _folder_must_exist(path, what):
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise DarknetError(f"cannot write {what} {path}: no such folder {folder}")
-    if not os.access(folder, os.W_OK):
-        raise DarknetError(f"cannot write {what} {path}: the folder is not writable")
-
-
 class VideoFile:
     """-out_filename: the frames as a video of the source's size and fps, codec by extension (AlexeyAB's demo:
     create_video_writer with the source's fps and frame size)."""
 
     def __init__(self, path, fps, width, height):
-        _folder_must_exist(path, "video")
         self.path, self.size = path, (width, height)
         codec = FOURCC.get(os.path.splitext(path)[1].lower(), "MJPG")
         self.writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), fps, self.size)
         if not self.writer.isOpened():
-            raise DarknetError(f"cannot write video {path}: OpenCV has no {codec} writer for this file type")
+            raise DarknetError(f"cannot write video {path}: OpenCV cannot write {codec} into this file (its type or "
+                               f"its folder)")
 
     def write(self, bgr):
         if (bgr.shape[1], bgr.shape[0]) != self.size:  # a stream that changes size mid-way: keep the file's
@@ -48,7 +40,6 @@ class FrameFiles:
     its file 0 is the first frame before any drawing, a quirk of its buffer ring we do not keep)."""
 
     def __init__(self, prefix):
-        _folder_must_exist(prefix, "frames")
         self.prefix = prefix
 
     def write(self, index, bgr):

@@ -1,5 +1,5 @@
-"""The bad-input corpus: hundreds of broken cfgs, weights, images, .data/names/labels/lists and command lines,
-generated from one small valid world (a tiny detector and classifier with their files), each with what its one
+"""The bad-input corpus: hundreds of broken cfgs, weights, images, .data/names/labels/lists, videos and command
+lines, generated from one small valid world (a tiny detector and classifier with their files), each with what its one
 error line must say. test_bad_input.py runs them through darknet_py.cli.main; also the valid-but-odd inputs
 (1x1, grayscale, 16-bit, RGBA and extreme-aspect images, CRLF cfgs, ...) that must work.
 
@@ -111,6 +111,7 @@ activation=leaky
 [softmax]
 """
 
+VIDEO_FRAMES = 6  # the world's MJPG clip, 64x48
 SPACED = DETECTOR.replace("=", " \t= ")  # Darknet's strip() takes every blank out of a line
 CLASSES = ["cat", "dog", "bird"]  # the classifier's labels, found in its image paths
 
@@ -184,11 +185,16 @@ def build_world(root):
     (root / "classes.txt").write_text("".join(f"{c}\n" for c in CLASSES))
     (root / "cls.data").write_text(f"classes=3\ntrain={root}/ctrain.txt\nvalid={root}/ctrain.txt\n"
                                    f"labels={root}/classes.txt\nbackup={root}/backup\n")
+    video = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(VIDEO_FRAMES):
+        video.write(cv2.imread(str(imgs[i % 2])))
+    video.release()
     net = Network.from_cfg(w.cfg).load_weights(w.cfg_weights)
     net.seen = 100  # 50 batches of 2
     net.save_weights(root / "trained.weights")
     w.paths.update(image=imgs[0], image1=imgs[1], data=root / "det.data", cdata=root / "cls.data",
-                   names=root / "names.txt", train=root / "train.txt", crop=crops[0], trained=root / "trained.weights")
+                   names=root / "names.txt", train=root / "train.txt", crop=crops[0], trained=root / "trained.weights",
+                   video=root / "clip.avi")
     return w
 
 
@@ -202,6 +208,18 @@ def _or(value, default):
 def detect(w, cfg=None, weights=None, image=None, data=None, extra=()):
     return ["detector", "test", str(_or(data, w.data)), str(_or(cfg, w.cfg)), str(_or(weights, w.cfg_weights)),
             str(_or(image, w.image)), "-nogpu", *map(str, extra)]
+
+
+def demo(w, source=None, extra=()):
+    """detector demo of the world's detector on its clip (or `source`; None with -c N in extra: a camera)."""
+    return ["detector", "demo", str(w.data), str(w.cfg), str(w.cfg_weights), *([] if source is False else
+            [str(_or(source, w.video))]), "-nogpu", "-dont_show", *map(str, extra)]
+
+
+def tests(w, inputs, extra=()):
+    """detector test of the world's detector over many inputs (paths, folders, globs; -list F in extra)."""
+    return ["detector", "test", str(w.data), str(w.cfg), str(w.cfg_weights), *map(str, inputs), "-nogpu",
+            *map(str, extra)]
 
 
 def train(w, cfg=None, data=None, weights=None, extra=()):
@@ -563,11 +581,15 @@ def image_cases():
     }
     cases = []
     for name, (writer, expect) in bad.items():
-        cases.append(file_case("image", f"detect-{name}", writer, detect, "image", expect))
+        if name == "folder":  # a folder is detector test's input (its images): this one holds none
+            cases.append(file_case("image", "detect-folder", writer, detect, "image", [r"d\.jpg: no images in this"]))
+        else:
+            cases.append(file_case("image", f"detect-{name}", writer, detect, "image", expect))
         cases.append(file_case("image", f"predict-{name}", writer, predict, "image", expect))
     cases.append(Case("image", "later-image-fails",
                       lambda w, f: detect(w, extra=[f / "none.jpg", "-json", f / "r.json"]),
-                      (r"none\.jpg: No such file",)))
+                      (r"1 of 2 images could not be read \(the first: .*none\.jpg: No such file",),
+                      warns=2))  # its '(skipped)' line as it happens, the 'N images in S s' line
     cases.append(Case("image", "train-list-names-missing-image",
                       lambda w, f: train(w, data=_data(w, f, train=_list(f, [f / "none.jpg"]))),
                                          (r"none\.jpg: No such",)))
@@ -860,7 +882,165 @@ def cli_cases():
     return cases
 
 
+# ----------------------------------------------------------------------------------------------------
+# detector test over many images (folders, lists, globs), detector demo (videos, cameras, its outputs)
+
+def images_in(*names, broken=()):
+    """A folder of world images (and broken ones) in the case's folder."""
+    def writer(w, folder):
+        (folder / "in").mkdir()
+        for i, name in enumerate(names):
+            image(folder / "in" / name, seed=i)
+        for name in broken:
+            (folder / "in" / name).write_text("not an image\n")
+        return folder / "in"
+    return writer
+
+
+def locked(w, folder):
+    """A folder no one may list (root still may: then it is only empty)."""
+    (folder / "locked").mkdir()
+    (folder / "locked").chmod(0)
+    return folder / "locked"
+
+
+def cut_video(w, folder):
+    """The clip cut short after 3 of its 6 frames (its header still says 6)."""
+    data = w.video.read_bytes()
+    starts = [m.start() for m in re.finditer(b"\xff\xd8\xff", data)]
+    (folder / "cut.avi").write_bytes(data[:starts[3]])
+    return folder / "cut.avi"
+
+
+def many_image_cases():
+    """detector test over folders, -list files and globs: a missing or unreadable image is reported and skipped
+    (a warning line each), the run ends with one error line counting them and exit 1; a list, folder or -out
+    that cannot be used at all is the one error line."""
+    return [
+        Case("image", "test-list-names-missing-images",
+             lambda w, f: tests(w, [], ["-list", _list(f, [f / "none1.jpg", f / "none2.jpg"])]),
+             (r"2 of 2 images could not be read \(the first: cannot read image .*none1\.jpg: No such file",),
+             warns=2),
+        Case("image", "test-list-one-missing-of-three",
+             lambda w, f: tests(w, [], ["-list", _list(f, [w.image, f / "none.jpg", w.image1]), "-json", f / "r.json",
+                                        "-batch", "2", "-out", f / "drawn"]),
+             (r"1 of 3 images could not be read \(the first: cannot read image .*none\.jpg: No such",), warns=2),
+        Case("image", "test-list-missing", lambda w, f: tests(w, [], ["-list", f / "none.txt"]),
+             (r"none\.txt: cannot open image list: No such file",)),
+        Case("image", "test-list-empty", lambda w, f: tests(w, [], ["-list", write("e.txt", "\n \n")(w, f)]),
+             (r"e\.txt: image list is empty",)),
+        Case("image", "test-list-fifo", lambda w, f: tests(w, [], ["-list", fifo("l.txt")(w, f)]),
+             (r"l\.txt: cannot open image list: is not a regular file",)),
+        Case("image", "test-list-folder", lambda w, f: tests(w, [], ["-list", folder_named("l")(w, f)]),
+             (r"l: cannot open image list: is a folder",)),
+        Case("image", "test-folder-no-images", lambda w, f: tests(w, [images_in(broken=["notes.txt"])(w, f)]),
+             (r"in: no images in this folder \(\.jpg, ",)),
+        Case("image", "test-folder-unreadable", lambda w, f: tests(w, [locked(w, f)]),
+             (r"(cannot read the folder .*locked: Permission denied|locked: no images in this folder)",)),
+        Case("image", "test-folder-only-broken-images",
+             lambda w, f: tests(w, [images_in(broken=["a.jpg", "b.png"])(w, f)], ["-batch", "4"]),
+             (r"2 of 2 images could not be read \(the first: cannot read image .*a\.jpg: not an image",), warns=2),
+        Case("image", "test-folder-one-broken", lambda w, f: tests(w, [images_in("a.jpg", "c.png",
+                                                                                 broken=["b.jpg"])(w, f)]),
+             (r"1 of 3 images could not be read \(the first: .*b\.jpg: not an image",), warns=2),
+        Case("image", "test-glob-no-match", lambda w, f: tests(w, [f / "nothing*.jpg"]),
+             (r"nothing\*\.jpg: no file matches",)),
+        Case("image", "test-two-missing-paths", lambda w, f: tests(w, [f / "a.jpg", f / "b.jpg"]),
+             (r"2 of 2 images could not be read \(the first: cannot read image .*a\.jpg",), warns=2),
+        Case("image", "test-out-folder-is-a-file",
+             lambda w, f: tests(w, [w.image, w.image1], ["-out", write("o", "x")(w, f)]),
+             (r"-out .*o: cannot make the folder: File exists",)),
+        Case("image", "test-out-folder-under-a-file",
+             lambda w, f: tests(w, [w.image, w.image1], ["-out", write("o", "x")(w, f) / "sub"]),
+             (r"-out .*o/sub: cannot make the folder: Not a directory",)),
+        Case("image", "test-json-missing-folder-many", lambda w, f: tests(w, [w.image, w.image1],
+                                                                          ["-json", f / "no" / "r.json"]),
+             (r"-json .*no/r\.json: the folder .*no does not exist",)),
+        Case("image", "test-save-labels-bmp", lambda w, f: tests(w, [image(f / "x.bmp")], ["-save_labels"]),
+             (r"x\.bmp: cannot derive a label file name",)),
+        Case("image", "ok-test-folder-list-batch", lambda w, f: tests(
+            w, [images_in("a.jpg", "b.png", "c.jpg")(w, f)], ["-batch", "2", "-out", f / "drawn", "-json",
+                                                               f / "r.json", "-save_labels", "-ext_output"]),
+             (r"(?m)^3 images in ",), ok=True),
+        Case("image", "ok-test-list",
+             lambda w, f: tests(w, [], ["-list", _list(f, [w.image, w.image1]), "-batch", "3"]),
+             (r"Predicted in",), ok=True),
+    ]
+
+
+def video_cases():
+    """detector demo: sources that do not exist or cannot be opened (never a hang on a FIFO), outputs that
+    cannot be written (refused before any work), and a video cut short (its frames written, then the error)."""
+    return [
+        Case("video", "demo-missing", lambda w, f: demo(w, f / "none.avi"),
+             (r"cannot read video .*none\.avi: No such file or directory",)),
+        Case("video", "demo-empty-path", lambda w, f: demo(w, ""), (r"cannot read video : No such file",)),
+        Case("video", "demo-folder", lambda w, f: demo(w, folder_named("v.avi")(w, f)),
+             (r"cannot read video .*v\.avi: is a folder, not a file",)),
+        Case("video", "demo-fifo", lambda w, f: demo(w, fifo("v.avi")(w, f)),
+             (r"cannot read video .*v\.avi: is not a regular file",)),
+        Case("video", "demo-not-a-video", lambda w, f: demo(w, write("v.avi", "hello\n")(w, f)),
+             (r"cannot open video .*v\.avi \(OpenCV's VideoCapture cannot read it\)",)),
+        Case("video", "demo-missing-camera", lambda w, f: demo(w, False, ["-c", "7"]), (r"cannot open camera 7",)),
+        Case("video", "demo-sequence-missing", lambda w, f: demo(w, f / "none" / "%06d.jpg"),
+             (r"cannot open image sequence .*none/%06d\.jpg",)),
+        Case("video", "demo-cut-short", lambda w, f: demo(w, cut_video(w, f), ["-out_filename", f / "o.avi",
+                                                                                "-json_file_output", f / "o.jsonl"]),
+             (r"cut\.avi: 3 of 6 frames could not be decoded \(frames 3-5\): the file is corrupt or ends early",),
+             warns=1),  # the 'N frames in S s' line
+        Case("video", "demo-out-missing-folder", lambda w, f: demo(w, extra=["-out_filename", f / "no" / "o.avi"]),
+             (r"-out_filename .*no/o\.avi: the folder .*no does not exist",)),
+        Case("video", "demo-out-is-a-folder",
+             lambda w, f: demo(w, extra=["-out_filename", folder_named("o.avi")(w, f)]),
+             (r"-out_filename .*o\.avi is a folder, not a file",)),
+        Case("video", "demo-out-unknown-type", lambda w, f: demo(w, extra=["-out_filename", f / "o.xyz"]),
+             (r"cannot write video .*o\.xyz: OpenCV cannot write MJPG",)),
+        Case("video", "demo-json-missing-folder", lambda w, f: demo(w, extra=["-json_file_output", f / "no" / "j"]),
+             (r"-json_file_output .*no/j: the folder .*no does not exist",)),
+        Case("video", "demo-prefix-missing-folder", lambda w, f: demo(w, extra=["-prefix", f / "no" / "frame"]),
+             (r"-prefix .*no/frame_00000000\.jpg: the folder .*no does not exist",)),
+        Case("video", "demo-names-too-few", lambda w, f: ["detector", "demo", str(_data(w, f, names=write(
+            "one", "alpha\n")(w, f))), str(w.cfg), str(w.cfg_weights), str(w.video), "-nogpu"],
+             (r"one: 1 names, but the network has 2 classes",)),
+        Case("video", "ok-demo", lambda w, f: demo(w, extra=["-out_filename", f / "o.avi", "-json_file_output",
+                                                             f / "o.jsonl", "-prefix", f / "p", "-ext_output"]),
+             (r"Objects:",), ok=True),
+        Case("video", "ok-demo-batch-skip-avg1", lambda w, f: demo(w, extra=["-batch", "4", "-s", "1", "-avgframes",
+                                                                              "1", "-benchmark"]),
+             (r"AVG_FPS",), ok=True),
+    ]
+
+
+def demo_flag_cases():
+    """detector demo's and detector test's numeric flags, range-checked before any work."""
+    table = [(demo, flag, value, message) for flag, value, message in [
+        ("-batch", "0", r"flag -batch must be at least 1, got 0"), ("-batch", "x", r"flag -batch expects an integer"),
+        ("-s", "-1", r"flag -s must be at least 0, got -1"), ("-s", "1.5", r"flag -s expects an integer"),
+        ("-avgframes", "0", r"flag -avgframes must be between 1 and 1000, got 0"),
+        ("-avgframes", "100000", r"flag -avgframes must be between 1 and 1000, got 100000"),
+        ("-avg", "-3", r"flag -avg must be between 1 and 1000"), ("-avgframes", "two", r"expects an integer"),
+        ("-c", "-1", r"flag -c must be at least 0, got -1"), ("-thresh", "2", r"flag -thresh must be between 0 and 1"),
+        ("-hier", "nan", r"flag -hier must be between 0 and 1"), ("-nms", "-0.1", r"flag -nms must be between 0 and 1"),
+        ("-time_limit_sec", "-1", r"flag -time_limit_sec must be at least 0"),
+        ("-time_limit_sec", "nan", r"flag -time_limit_sec must be at least 0, got nan")]]
+    table += [(tests, flag, value, message) for flag, value, message in [
+        ("-batch", "0", r"flag -batch must be at least 1, got 0"), ("-batch", "-4", r"flag -batch must be at least 1"),
+        ("-batch", "many", r"flag -batch expects an integer, got 'many'")]]
+    cases = []
+    for run, flag, value, message in table:
+        cases.append(Case("cli", f"{run.__name__}{flag}={value}", lambda w, f, r=run, fl=flag, v=value: (
+            r(w, extra=[fl, v]) if r is demo else r(w, [w.image, w.image1], [fl, v])), (message,)))
+    cases += [
+        Case("cli", "demo-no-value", lambda w, f: demo(w) + ["-s"], (r"flag -s needs a value",)),
+        Case("cli", "demo-unknown-flag", lambda w, f: demo(w, extra=["-bogus"]), (r"unknown flag -bogus",)),
+        Case("cli", "demo-usage", lambda w, f: ["detector", "demo", str(w.data)],
+             (r"usage: darknet-py detector demo",)),
+        Case("cli", "test-list-no-value", lambda w, f: tests(w, [w.image], ["-list"]), (r"flag -list needs a value",)),
+    ]
+    return cases
+
+
 def corpus():
     """Every case, bad and odd."""
     return (cfg_cases() + weights_cases() + image_cases() + odd_image_cases() + data_cases() + odd_data_cases()
-            + cli_cases())
+            + cli_cases() + many_image_cases() + video_cases() + demo_flag_cases())

@@ -47,6 +47,8 @@ def assert_nothing_half_written(folder, before):
         assert not path.name.endswith(".tmp") and not path.name.startswith(".darknet-py-probe"), path
         if path.suffix == ".json":
             json.loads(path.read_text())
+        if path.suffix == ".jsonl":  # demo's -json_file_output: every line whole
+            [json.loads(line) for line in path.read_text().splitlines()]
         if path.suffix in (".jpg", ".png") and path.parent == folder and path.name.startswith(("predictions", "pred")):
             assert cv2.imread(str(path)) is not None, path
 

@@ -180,16 +180,17 @@ def test_a_window_only_on_a_display(capsys, tmp_path, small_detector, clips, mon
 
 
 @pytest.mark.parametrize("args,message", [
-    (["missing.avi"], "missing.avi: no such video file"),
+    (["missing.avi"], "cannot read video missing.avi: No such file or directory"),
     (["-c", 7], "cannot open camera 7"),
-    (["{clip}", "-out_filename", "none/out.avi"], "cannot write video none/out.avi: no such folder"),
+    (["{clip}", "-out_filename", "none/out.avi"], "-out_filename none/out.avi: the folder {tmp}/none does not exist"),
     (["{clip}", "-out_filename", "out.xyz"], "cannot write video out.xyz"),
-    (["{clip}", "-json_file_output", "none/d.json"], "cannot write none/d.json: No such file or directory"),
+    (["{clip}", "-json_file_output", "none/d.json"], "-json_file_output none/d.json: the folder {tmp}/none does not"),
 ])
 def test_bad_input_is_one_line(capsys, tmp_path, small_detector, clips, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "detector", "demo", COCO, *small_detector,
                        *[str(a).format(clip=clips[".avi"]) for a in args])
+    message = message.format(tmp=tmp_path)
     assert code == 1 and err.splitlines()[-1].startswith(f"darknet-py: error: {message}"), err[-500:]
     assert "Traceback" not in err and not list(tmp_path.iterdir())
 

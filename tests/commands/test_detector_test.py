@@ -146,8 +146,9 @@ def test_an_unreadable_image_is_skipped(capsys, tmp_path, small_detector, folder
                          tmp_path / "broken.jpg", folder / "img01.png", "-json", tmp_path / "d.json", "-out",
                          tmp_path / "out")
     assert code == 1 and "Traceback" not in err
-    assert f"darknet-py: cannot read image: {tmp_path / 'broken.jpg'} (skipped)" in err.splitlines()
-    assert err.splitlines()[-1] == f"darknet-py: error: cannot read image: {tmp_path / 'broken.jpg'}"
+    message = f"cannot read image {tmp_path / 'broken.jpg'}: not an image OpenCV can decode"
+    assert f"darknet-py: warning: {message} (skipped)" in err.splitlines()
+    assert err.splitlines()[-1] == f"darknet-py: error: 1 of 3 images could not be read (the first: {message})"
     assert list(per_image(out)) == [str(folder / "img00.jpg"), str(folder / "img01.png")]
     assert [r["image"] for r in json.loads((tmp_path / "d.json").read_text())] == list(per_image(out))
     assert sorted(os.listdir(tmp_path / "out")) == ["img00.jpg", "img01.jpg"]
@@ -164,18 +165,27 @@ def test_json_is_complete_after_every_image(capsys, tmp_path, small_detector, fo
             raise MemoryError("out of memory")
         save_image(im, path)
     monkeypatch.setattr("darknet_py.commands.detections.save_image", dies_on_the_fourth)
-    with pytest.raises(MemoryError):
-        main([str(a) for a in ("detector", "test", COCO, *small_detector, folder, "-json", tmp_path / "d.json",
-                               "-out", tmp_path / "out")])
+    code = main([str(a) for a in ("detector", "test", COCO, *small_detector, folder, "-json", tmp_path / "d.json",
+                                  "-out", tmp_path / "out")])
+    assert code == 1 and capsys.readouterr().err.splitlines()[-1] == "darknet-py: error: out of memory (out of memory)"
     assert len(json.loads((tmp_path / "d.json").read_text())) == 3
 
 
 @pytest.mark.parametrize("args,message", [
     (["{folder}/nothing*.jpg"], "nothing*.jpg: no file matches"),
-    (["-list", "missing.txt"], "cannot read image list missing.txt"),
-    (["{folder}", "-json", "none/d.json"], "cannot write none/d.json: No such file or directory"),
+    (["-list", "missing.txt"], "missing.txt: cannot open image list: No such file or directory"),
+    (["{folder}", "-json", "none/d.json"], "-json none/d.json: the folder {tmp}/none does not exist"),
 ])
 def test_bad_input_is_one_line(capsys, tmp_path, small_detector, folder, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "detector", "test", COCO, *small_detector, *[a.format(folder=folder) for a in args])
-    assert code == 1 and message in err.splitlines()[-1] and "Traceback" not in err
+    assert code == 1 and message.format(tmp=tmp_path) in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_an_unreadable_folder_is_one_line(capsys, tmp_path, small_detector, folder, monkeypatch):
+    """A folder that cannot be listed (permissions, which root does not feel: os.listdir stands in)."""
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr("darknet_py.commands.detections.os.listdir", denied)
+    code, _, err = run(capsys, "detector", "test", COCO, *small_detector, folder)
+    assert code == 1 and err.splitlines() == [f"darknet-py: error: cannot read the folder {folder}: Permission denied"]

@@ -61,7 +61,8 @@ def test_a_stream_url_reads_like_the_file(avi):
 
 @pytest.mark.parametrize("source,message", [
     (7, "cannot open camera 7"),
-    ("missing.avi", "missing.avi: no such video file"),
+    ("missing.avi", "cannot read video missing.avi: No such file or directory"),
+    (".", "cannot read video .: is a folder, not a file"),
     ("frames/%06d.jpg", "cannot open image sequence frames/%06d.jpg"),
 ])
 def test_bad_sources_are_one_line_errors(tmp_path, monkeypatch, source, message):
@@ -107,4 +108,4 @@ def test_image_files_skip_what_cannot_be_read(tmp_path):
     (tmp_path / "b.jpg").write_text("no image")
     source = ImageFiles(enumerate([good, tmp_path / "b.jpg", good]))
     assert [(f.index, f.path) for f in source] == [(0, str(good)), (2, str(good))]
-    assert source.failed == [(1, f"cannot read image: {tmp_path / 'b.jpg'}")]
+    assert source.failed == [(1, f"cannot read image {tmp_path / 'b.jpg'}: not an image OpenCV can decode")]

@@ -21,10 +21,11 @@ def test_video_keeps_size_fps_and_frames(tmp_path, name):
 
 @pytest.mark.parametrize("make", [
     lambda d: writers.VideoFile(str(d / "none" / "out.avi"), 10, 32, 32),
-    lambda d: writers.FrameFiles(str(d / "none" / "frame")),
+    lambda d: writers.FrameFiles(str(d / "none" / "frame")).write(0, sample_frames(1)[0]),
     lambda d: writers.JsonLines(str(d / "none" / "out.json")),
 ])
-def test_a_missing_folder_fails_at_once(tmp_path, make):
+def test_a_missing_folder_is_one_line(tmp_path, make):
+    """The video and JSON files fail when opened, the frames at the first (the command checks all three first)."""
     with pytest.raises(DarknetError, match="none"):
         make(tmp_path)
 
