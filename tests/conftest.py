@@ -277,16 +277,42 @@ SAMPLE_IMAGES = ("dog", "eagle", "giraffe", "horses", "person", "kite", "scream"
 SMALL_SIDE = 160  # yolov2-tiny at 160x160: a forward in milliseconds, same weights as at 416
 
 
-@pytest.fixture(scope="session")
-def small_detector(tmp_path_factory, random_weights):
-    """(cfg, weights): our yolov2-tiny at 160x160 with confident random weights (objects above .5 appear)."""
+def small_network(name, tmp_path_factory, random_weights):
+    """(cfg, weights): our cfg `name` at 160x160 with confident random weights (objects above .5 appear)."""
     import re
-    text = project_cfg("yolov2-tiny").read_text()
+    text = project_cfg(name).read_text()
     for key in ("width", "height"):
         text = re.sub(rf"(?m)^{key}=\d+", f"{key}={SMALL_SIDE}", text)
-    cfg = tmp_path_factory.mktemp("small") / "yolov2-tiny-160.cfg"
+    cfg = tmp_path_factory.mktemp("small") / f"{name}-{SMALL_SIDE}.cfg"
     cfg.write_text(text)
-    return cfg, random_weights(project_cfg("yolov2-tiny"), seed=7, confident=True)
+    return cfg, random_weights(project_cfg(name), seed=7, confident=True)
+
+
+@pytest.fixture(scope="session")
+def small_detector(tmp_path_factory, random_weights):
+    """yolov2-tiny at 160x160 (small_network)."""
+    return small_network("yolov2-tiny", tmp_path_factory, random_weights)
+
+
+@pytest.fixture(scope="session")
+def small_yolov3(tmp_path_factory, random_weights):
+    """yolov3-tiny at 160x160 (small_network): two [yolo] scales."""
+    return small_network("yolov3-tiny", tmp_path_factory, random_weights)
+
+
+def run_cli(capsys, *args):
+    """darknet-py in this process: (exit status, stdout, stderr)."""
+    from darknet_py.cli import main
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def cli_output(capsys, *args):
+    """stdout of a darknet-py command run in this process, which must succeed."""
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err[-2000:]
+    return out
 
 
 def sample_frames(count, size=(320, 240)):

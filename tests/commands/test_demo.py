@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import DARKNET_DATA, ROOT, needs_oracle, read_video, sample_frames, write_video
-from darknet_py.cli import main
+from conftest import DARKNET_DATA, ROOT, cli_output, needs_oracle, read_video, run_cli, sample_frames, write_video
 from darknet_py.video import writers
 
 COCO = ROOT / "cfg" / "coco.data"
@@ -40,17 +39,8 @@ def clips(tmp_path_factory):
     return found
 
 
-def run(capsys, *args):
-    """darknet-py in this process: (exit status, stdout, stderr)."""
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def demo(capsys, small_detector, *args):
-    code, out, err = run(capsys, "detector", "demo", COCO, *small_detector, *args)
-    assert code == 0, err[-2000:]
-    return out
+    return cli_output(capsys, "detector", "demo", COCO, *small_detector, *args)
 
 
 def json_lines(path):
@@ -83,8 +73,8 @@ def test_each_frame_equals_detector_test_on_it(capsys, tmp_path, small_detector,
         pytest.skip("no mp4v writer in this OpenCV")
     demo(capsys, small_detector, clips[suffix], "-avgframes", 1, "-nms", 0, "-json_file_output", tmp_path / "d.json")
     pngs = frame_pngs(clips[suffix], tmp_path / "frames")
-    run(capsys, "detector", "test", COCO, *small_detector, tmp_path / "frames", "-nms", 0, "-json", tmp_path / "t.json",
-        "-out", tmp_path / "drawn")
+    cli_output(capsys, "detector", "test", COCO, *small_detector, tmp_path / "frames", "-nms", 0, "-json",
+               tmp_path / "t.json", "-out", tmp_path / "drawn")
     frames = json_lines(tmp_path / "d.json")
     images = json.loads((tmp_path / "t.json").read_text())
     assert [f["frame"] for f in frames] == list(range(FRAMES)) and [i["image"] for i in images] == list(map(str, pngs))
@@ -125,6 +115,30 @@ def test_the_default_averages_three_frames_as_darknets_demo(capsys, tmp_path, sm
         return [re.findall(r"(?m)^\S[^\n]*: \d+%$", block) for block in text.split("Objects:")[1:]]
     assert frames(ours) == frames(res.stdout)
     assert [len(f) for f in frames(ours)][:3] == [0, 0, 7]  # averaged with zeros, the first two show nothing
+
+
+def test_yolov3_frames_equal_detector_test_and_average_alike(capsys, tmp_path, small_yolov3, clips):
+    """YOLOv3's two [yolo] scales: -avgframes 1 gives detector test's objects on each frame; the default
+    averages both layers' outputs over 3 frames, batch 1 as batch 3."""
+    demo(capsys, small_yolov3, clips[".avi"], "-avgframes", 1, "-nms", 0, "-json_file_output", tmp_path / "d.json")
+    cli_output(capsys, "detector", "test", COCO, *small_yolov3, *frame_pngs(clips[".avi"], tmp_path / "frames"),
+               "-nms", 0, "-json", tmp_path / "t.json", "-out", tmp_path / "drawn")
+    frames = json_lines(tmp_path / "d.json")
+    assert [f["objects"] for f in frames] == [i["objects"] for i in json.loads((tmp_path / "t.json").read_text())]
+    assert sum(len(f["objects"]) for f in frames) > 10
+    demo(capsys, small_yolov3, clips[".avi"], "-json_file_output", tmp_path / "one.json")
+    demo(capsys, small_yolov3, clips[".avi"], "-batch", 3, "-json_file_output", tmp_path / "three.json")
+    averaged = json_lines(tmp_path / "one.json")
+    assert_same_objects(averaged, json_lines(tmp_path / "three.json"))
+    assert [f["objects"] for f in averaged] != [f["objects"] for f in frames]
+
+
+def test_time_limit_ends_after_the_frame_in_hand(capsys, tmp_path, small_detector, clips):
+    """-time_limit_sec: the frame that passes the limit is the last, its outputs complete (a limit every frame
+    passes: exactly one)."""
+    demo(capsys, small_detector, clips[".avi"], "-time_limit_sec", 1e-9, "-out_filename", tmp_path / "o.avi",
+         "-json_file_output", tmp_path / "d.json")
+    assert len(json_lines(tmp_path / "d.json")) == len(read_video(tmp_path / "o.avi")[0]) == 1
 
 
 def test_outputs_video_frames_and_json_lines(capsys, tmp_path, small_detector, clips):
@@ -188,7 +202,7 @@ def test_a_window_only_on_a_display(capsys, tmp_path, small_detector, clips, mon
 ])
 def test_bad_input_is_one_line(capsys, tmp_path, small_detector, clips, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, "detector", "demo", COCO, *small_detector,
+    code, _, err = run_cli(capsys, "detector", "demo", COCO, *small_detector,
                        *[str(a).format(clip=clips[".avi"]) for a in args])
     message = message.format(tmp=tmp_path)
     assert code == 1 and err.splitlines()[-1].startswith(f"darknet-py: error: {message}"), err[-500:]
@@ -204,7 +218,7 @@ def test_a_bad_video_keeps_its_outputs_playable(capsys, tmp_path, small_detector
     else:
         data = data[:starts[5]]
     (tmp_path / "bad.avi").write_bytes(bytes(data))
-    code, _, err = run(capsys, "detector", "demo", COCO, *small_detector, tmp_path / "bad.avi",
+    code, _, err = run_cli(capsys, "detector", "demo", COCO, *small_detector, tmp_path / "bad.avi",
                        "-out_filename", tmp_path / "out.avi", "-json_file_output", tmp_path / "d.json")
     assert code == 1 and "Traceback" not in err
     assert re.match(r"darknet-py: error: .*bad.avi: \d+ of 8 frames could not be decoded", err.splitlines()[-1])

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, sample_frames
+from conftest import ROOT, cli_output, run_cli, sample_frames
 from darknet_py.cli import main
 from darknet_py.data.augment import Augment
 from darknet_py.data.detection import DetectionLoader
@@ -32,16 +32,8 @@ def folder(tmp_path_factory):
     return path
 
 
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def detector_test(capsys, small_detector, *args):
-    code, out, err = run(capsys, "detector", "test", COCO, *small_detector, *args)
-    assert code == 0, err[-2000:]
-    return out
+    return cli_output(capsys, "detector", "test", COCO, *small_detector, *args)
 
 
 def per_image(out):
@@ -142,7 +134,7 @@ def test_saved_labels_load_as_training_labels(capsys, tmp_path, small_detector, 
 
 def test_an_unreadable_image_is_skipped(capsys, tmp_path, small_detector, folder):
     (tmp_path / "broken.jpg").write_text("no image")
-    code, out, err = run(capsys, "detector", "test", COCO, *small_detector, folder / "img00.jpg",
+    code, out, err = run_cli(capsys, "detector", "test", COCO, *small_detector, folder / "img00.jpg",
                          tmp_path / "broken.jpg", folder / "img01.png", "-json", tmp_path / "d.json", "-out",
                          tmp_path / "out")
     assert code == 1 and "Traceback" not in err
@@ -178,7 +170,7 @@ def test_json_is_complete_after_every_image(capsys, tmp_path, small_detector, fo
 ])
 def test_bad_input_is_one_line(capsys, tmp_path, small_detector, folder, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, "detector", "test", COCO, *small_detector, *[a.format(folder=folder) for a in args])
+    code, _, err = run_cli(capsys, "detector", "test", COCO, *small_detector, *[a.format(folder=folder) for a in args])
     assert code == 1 and message.format(tmp=tmp_path) in err.splitlines()[-1] and "Traceback" not in err
 
 
@@ -187,5 +179,5 @@ def test_an_unreadable_folder_is_one_line(capsys, tmp_path, small_detector, fold
     def denied(path):
         raise PermissionError(13, "Permission denied", str(path))
     monkeypatch.setattr("darknet_py.commands.detections.os.listdir", denied)
-    code, _, err = run(capsys, "detector", "test", COCO, *small_detector, folder)
+    code, _, err = run_cli(capsys, "detector", "test", COCO, *small_detector, folder)
     assert code == 1 and err.splitlines() == [f"darknet-py: error: cannot read the folder {folder}: Permission denied"]
