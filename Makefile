@@ -21,7 +21,7 @@ oracle:
 test:
 	$(PYTHON) -m pytest -q tests
 
-# The model zoo at every cfg's own size too: the large networks' own-size runs take minutes on two cores.
+# The model zoo with the large networks' own-size runs at batch 2 too (make test runs them at batch 1).
 test-zoo:
 	DARKNET_PY_FULL_ZOO=1 $(PYTHON) -m pytest -q tests/layers/test_layers_oracle.py -k zoo
 
