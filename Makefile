@@ -7,7 +7,7 @@ export DARKNET_WEIGHTS_MIRROR ?= $(abspath ../shared/weights)
 .PHONY: install oracle mpi test test-zoo bench bench-gpu gpu-check data weights
 
 install: oracle mpi
-	$(PYTHON) -m pip install -q -e ".[test,mpi]"
+	$(PYTHON) -m pip install -q -e ".[test,mpi,fast]"
 	$(MAKE) data
 
 # Open MPI (mpirun and the library mpi4py loads): data-parallel training and its 2-rank tests.

@@ -15,7 +15,8 @@ RANKS = (
     (1, ["gpu", "gpu.device", "cpu", "cpu.threads", "cpu.heap", "cpu.blas", "cpu.blas_env"]),  # where arrays live
     (2, ["wordtree", "wordtree.tree", "boxes", "image", "layers.activations"]),  # tree.c, box.c, image.c, activations.c
     (3, ["layers"]),                                                  # one file per layer type
-    (4, ["cpu.engine", "cpu.conv", "cpu.winograd", "cpu.tune", "gpu.plan", "gpu.train", "gpu.engine"]),  # fast paths
+    (4, ["cpu.engine", "cpu.conv", "cpu.winograd", "cpu.compiled", "cpu.tune",
+         "gpu.plan", "gpu.train", "gpu.engine"]),                     # fast paths
     (5, ["cfg", "weights", "network"]),                               # the engine
     (6, ["data"]),                                                    # what training and evaluation read
     (7, ["detector", "train", "eval", "wordtree.builder", "data.assets", "export", "video",

@@ -1,12 +1,14 @@
 """Fast inference of one [convolutional] layer, and of the [maxpool] right after it when it can be fused.
 
-Three methods, picked per layer by `make_conv` from its shape (the thresholds below were tuned on
-yolov2 and yolov2-tiny with bench/bench_cpu.py):
+Three methods picked per layer by `make_conv` from its shape (the thresholds below were tuned on
+yolov2 and yolov2-tiny with bench/bench_cpu.py), and a fourth the tuner (tune.py) may measure faster:
   Pointwise  1x1 stride 1: out = W @ x, one GEMM over all pixels.
   Winograd   3x3 stride 1 pad 1 on maps below DIRECT_MIN_PIXELS: F(4x4,3x3) where both sides are at least
              F4_MIN_SIDE, else F(2x2,3x3).
   Direct     anything else (the big first layers, strided or odd kernels): im2col + GEMM a few output
              rows at a time, with bias, activation and the fused maxpool done on those rows in cache.
+  Direct3x3  3x3 stride 1 with no im2col, a compiled kernel (compiled.py, with numba only): offered to the
+             tuner beside the others, never a shape rule's choice.
 Batch-norm is folded into the weights and bias (the inference formula of batchnorm.py is affine per
 channel); each method splits its work over `threads.run_parts` with OpenBLAS at one thread.
 
@@ -18,7 +20,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..layers.activations import activate
 from ..layers.batchnorm import BN_EPSILON
-from . import winograd
+from . import compiled, winograd
 from .threads import run_parts
 
 LEAKY_SLOPE = np.float32(.1)   # activations.h leaky_activate: x > 0 ? x : .1*x
@@ -32,6 +34,9 @@ WINOGRAD_MIN_CHANNELS = 8      # with fewer input channels the tile transforms c
 CHUNK_OUT_BYTES = 1 << 20
 CHUNK_COLS_BYTES = 1 << 22
 K_ALIGN = 16                   # split output channels on multiples of this (whole GEMM register blocks)
+# Direct3x3 is offered up to this many input channels: past it, the GEMM methods' K = 9 x channels is deep
+# enough for their kernels (on yolov2 it lost 1.2x at 64 channels, 3-6x at 128-1280, bench/bench_cpu.py).
+COMPILED_MAX_CHANNELS = 32
 
 
 def fold_batchnorm(layer):
@@ -164,6 +169,19 @@ def fill_padded(padded, x, pad, c0, c1):
     dst[:, :, pad:h + pad, pad:w + pad] = x[:, c0:c1]
 
 
+def padded_windows(layer, x, scratch, threads):
+    """x zero-padded for the conv's windows, filled by channel slices on the threads. Rows/cols past the
+    last window are never read; the buffer is as tall and wide as the windows need."""
+    b, c, h, w = x.shape
+    _, oh, ow = layer.out_shape
+    size, s, pad = layer.size, layer.stride, layer.padding
+    ph, pw = (oh - 1) * s + size, (ow - 1) * s + size
+    padded = scratch.get("direct_pad", (b, c, max(ph, h + pad), max(pw, w + pad)))
+    channel_parts = split(c, threads)
+    run_parts(lambda i: fill_padded(padded, x, pad, *channel_parts[i]), len(channel_parts))
+    return padded
+
+
 class Direct(FastConv):
     """im2col + GEMM by chunks of output rows; bias, activation and pool follow each chunk in cache.
     chunk_scale multiplies the chunk byte budgets (the tuner tries a few)."""
@@ -188,14 +206,10 @@ class Direct(FastConv):
 
     def run(self, x, out, pooled, scratch, threads):
         layer = self.layer
-        b, c, h, w = x.shape
+        b, c = x.shape[:2]
         k, oh, ow = out.shape[1:]
-        size, s, pad = layer.size, layer.stride, layer.padding
-        # Rows/cols past the last window are never read; the buffer is as tall as the windows need.
-        ph, pw = (oh - 1) * s + size, (ow - 1) * s + size
-        padded = scratch.get("direct_pad", (b, c, max(ph, h + pad), max(pw, w + pad)))
-        channel_parts = split(c, threads)
-        run_parts(lambda i: fill_padded(padded, x, pad, *channel_parts[i]), len(channel_parts))
+        size, s = layer.size, layer.stride
+        padded = padded_windows(layer, x, scratch, threads)
         rows = self.chunk_rows(threads)
         tasks = [(bi, r0, min(oh, r0 + rows)) for bi in range(b) for r0 in range(0, oh, rows)]
         parts = min(threads, len(tasks))
@@ -217,6 +231,37 @@ class Direct(FastConv):
                     p = self.pool.stride
                     p0, p1 = r0 // p, min(pooled.shape[2], r1 // p)
                     pool_into(pooled[bi:bi + 1, :, p0:p1], rows_out[None], p)
+        run_parts(part, parts)
+
+
+class Direct3x3(FastConv):
+    """3x3 stride 1 straight from the padded input rows, no im2col (compiled.py, numba): the image's rows
+    split over the threads; bias, leaky or linear, and a 2x2/2 pool inside the kernel; other activations
+    and pools after it, on the rows it wrote."""
+
+    def __init__(self, layer, pool):
+        super().__init__(layer, pool)
+        self.kernel = compiled.conv3x3(*compiled.block_sizes(*self.weights.shape[:2]))
+        self.activation_inside = layer.activation in ("leaky", "linear")
+        self.slope = LEAKY_SLOPE if layer.activation == "leaky" else np.float32(1)
+        self.pool_inside = self.pool is not None and self.pool.size == 2 and self.activation_inside
+
+    def run(self, x, out, pooled, scratch, threads):
+        padded = padded_windows(self.layer, x, scratch, threads)
+        p = self.pool.stride if self.pool is not None else 1
+        tasks = [(bi, r0, r1) for bi in range(x.shape[0]) for r0, r1 in split(out.shape[2], threads, p)]
+        parts = min(threads, len(tasks))
+        no_pool = np.empty((0, 0, 0), np.float32)
+
+        def part(i):
+            for bi, r0, r1 in tasks[i::parts]:
+                self.kernel(padded[bi], self.weights, self.bias, out[bi], pooled[bi] if self.pool_inside else no_pool,
+                            r0, r1, self.slope)
+                rows = out[bi:bi + 1, :, r0:r1]
+                if not self.activation_inside:  # the kernel wrote the linear sums
+                    finish(rows, None, self.layer.activation)
+                if pooled is not None and not self.pool_inside:
+                    pool_into(pooled[bi:bi + 1, :, r0 // p:min(pooled.shape[2], r1 // p)], rows, p)
         run_parts(part, parts)
 
 
@@ -307,6 +352,7 @@ CANDIDATES = {
     "direct": Direct,
     "direct/4": lambda layer, pool: Direct(layer, pool, 1 / 4),  # chunks of a quarter of the budget
     "direct*4": lambda layer, pool: Direct(layer, pool, 4),
+    "direct3x3": Direct3x3,
 }
 
 
@@ -317,6 +363,8 @@ def candidates(layer):
     if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
         return ["pointwise"]
     direct = ["direct", "direct/4", "direct*4"]
+    if layer.size == 3 and layer.stride == 1 and layer.in_shape[0] <= COMPILED_MAX_CHANNELS and compiled.available():
+        direct.append("direct3x3")
     if not winograd_shape(layer):
         return direct
     # F(4x4) only from F4_MIN_SIDE up: on smaller maps (13x13) its tiles overhang the map by a quarter, and
