@@ -35,7 +35,7 @@ CHUNK_OUT_BYTES = 1 << 20
 CHUNK_COLS_BYTES = 1 << 22
 K_ALIGN = 16                   # split output channels on multiples of this (whole GEMM register blocks)
 # Direct3x3 is offered up to this many input channels: past it, the GEMM methods' K = 9 x channels is deep
-# enough for their kernels (on yolov2 it lost 1.2x at 64 channels, 3-6x at 128-1280, bench/bench_cpu.py).
+# enough for their kernels (on yolov2 it took 1.9x the fastest method's time at 64 channels, 3-6x at 128-1280).
 COMPILED_MAX_CHANNELS = 32
 
 
