@@ -14,6 +14,7 @@ Each one's source goes to a file in the tuning cache's folder so that numba can 
 (a process compiles a kernel once per machine, ~2 s); where that folder is not writable, it compiles in memory.
 Only FMA contraction is allowed (no reassociation): the taps add up in a fixed order, as the reference's do.
 """
+import functools
 import hashlib
 import importlib.util
 import os
@@ -21,18 +22,23 @@ import sys
 
 from . import blas_env
 
-try:
-    import numba
-except ImportError:  # the numpy path runs without it
-    numba = None
-
 MAX_CHANNELS = 4  # input channels per pass: all of them up to this many (RGB in one pass), else one at a time
 BLOCKS = (4, 2, 1)  # output channels per pass: the largest of these that divides the filter count
 _kernels = {}
 
 
+@functools.cache
+def _numba():
+    """numba, imported at the first use (it adds 0.3 s and 60 MB to a process), or None where it is absent."""
+    try:
+        import numba
+    except ImportError:  # the numpy path runs without it
+        return None
+    return numba
+
+
 def available():
-    return numba is not None
+    return _numba() is not None
 
 
 def block_sizes(filters, channels):
@@ -106,5 +112,5 @@ def conv3x3(block, channels):
             namespace = {}
             exec(compile(source, "<conv3x3>", "exec"), namespace)
             function, cache = namespace["conv3x3"], False
-        _kernels[key] = numba.njit(nogil=True, cache=cache, fastmath={"contract"})(function)
+        _kernels[key] = _numba().njit(nogil=True, cache=cache, fastmath={"contract"})(function)
     return _kernels[key]
