@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from . import blas_env, conv
+from . import blas_env
 
 # Timed runs of each candidate (interleaved, the order flipped each round) after one warm-up. The fastest
 # run decides: on a shared machine the other runs measure the neighbours as much as the method.
@@ -128,11 +128,11 @@ def measure_openblas_cores():
     return speeds
 
 
-def layer_key(layer, pool, batch, threads):
+def layer_key(layer, pool, batch, threads, candidates):
     """What a measurement holds for: the conv's shape, the fused pool, batch, threads, the BLAS kernels, and
-    whether the compiled method was among the candidates (a choice made without numba is measured again)."""
+    whether the compiled method was among the `candidates` (a choice made without numba is measured again)."""
     c, h, w = layer.in_shape
     fused = f" pool{pool.size}/{pool.stride}" if pool is not None and pool.type == "maxpool" else ""
-    compiled = " +direct3x3" if "direct3x3" in conv.candidates(layer) else ""
+    compiled = " +direct3x3" if "direct3x3" in candidates else ""
     return (f"{os.environ.get(blas_env.CORETYPE_VAR, 'default')} t{threads} b{batch} {c}x{h}x{w} "
             f"-> {layer.filters} {layer.size}x{layer.size}/{layer.stride} p{layer.padding}{fused}{compiled}")
