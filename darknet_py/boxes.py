@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cpu import nms as compiled_nms
 from .gpu.device import to_numpy
 from .wordtree.tree import hierarchy_predictions
 
@@ -245,25 +246,41 @@ def _greedy_keep(over):
     return keep
 
 
+class _Overlaps:
+    """Greedy suppression among ranked subsets of the same boxes: compiled pair by pair where numba is present
+    (cpu/nms.py, the same floats), else from one matrix of every pair's IoU > thresh, made at the first use."""
+
+    def __init__(self, boxes, thresh):
+        self.boxes, self.thresh, self.over = np.asarray(boxes, F32).reshape(-1, 4), thresh, None
+
+    def keep(self, ranked):
+        """Of the boxes `ranked` (indices, best first): True for each one no better box suppresses."""
+        if compiled_nms.available():
+            return compiled_nms.greedy_keep(self.boxes, ranked, self.thresh)
+        if self.over is None:
+            self.over = iou_matrix(self.boxes) > F32(self.thresh)
+        return _greedy_keep(self.over[np.ix_(ranked, ranked)])
+
+
 def do_nms_sort(dets, classes, thresh=NMS_THRESH):
     """Per class: sort by that class's probability, zero it in later boxes overlapping by more than thresh.
 
     Darknet sorts with qsort (glibc's is a stable merge sort here); we sort stably too, each class's sort
     starting from the previous class's order as Darknet's in-place sorts do, so equal probabilities keep
-    Darknet's order. The pairwise overlaps are computed once (iou_matrix). Returns all detections in
-    Darknet's final order.
+    Darknet's order. The overlaps come from _Overlaps (compiled pair by pair, or one matrix of all pairs).
+    Returns all detections in Darknet's final order.
     """
     live, empty = _drop_empty(dets)
     if not live:
         return empty
-    over = iou_matrix([d.bbox for d in live]) > F32(thresh)
+    overlaps = _Overlaps([d.bbox for d in live], thresh)
     probs = np.stack([d.prob for d in live])
     order = np.arange(len(live))
     for k in range(classes):
         order = order[np.argsort(-probs[order, k], kind="stable")]
         ranked = order[probs[order, k] != 0]
         if len(ranked) > 1:
-            probs[ranked[~_greedy_keep(over[np.ix_(ranked, ranked)])], k] = 0
+            probs[ranked[~overlaps.keep(ranked)], k] = 0
     for d, p in zip(live, probs):
         d.prob[:] = p
         d.sort_class = classes - 1
@@ -278,7 +295,7 @@ def do_nms_obj(dets, classes, thresh):
     for d in live:
         d.sort_class = -1
     live.sort(key=lambda d: -d.objectness)
-    keep = _greedy_keep(iou_matrix([d.bbox for d in live]) > F32(thresh))
+    keep = _Overlaps([d.bbox for d in live], thresh).keep(np.arange(len(live)))
     for d in (d for d, k in zip(live, keep) if not k):
         d.objectness = 0
         d.prob[:] = 0

@@ -5,6 +5,7 @@ import numpy as np
 
 from .boxes import NMS_THRESH, classes_above, do_nms_sort, get_network_boxes, pixel_box
 from .cfg import data_path, read_data_cfg
+from .cpu.letterbox import letterbox_bgr
 from .data.lists import read_names
 from .errors import DarknetError
 from .gpu.device import to_numpy
@@ -76,10 +77,13 @@ class Prepared(NamedTuple):
 def prepare(net, image):
     """Read and fit one image for detect_prepared (the part of detect_images that needs no network run, so a
     pipeline can do it while the network runs the previous one): its letterbox, or YOLOv1's resize. On a GPU,
-    paths and 8-bit images stay bytes for a letterboxing detector: the letterbox runs there."""
-    if net.gpu is not None and letterboxes(net) and (_is_path(image) or _is_bgr(image)):
+    paths and 8-bit images stay bytes for a letterboxing detector: the letterbox runs there; on the CPU
+    it is made straight from the bytes (cpu/letterbox.py)."""
+    if letterboxes(net) and (_is_path(image) or _is_bgr(image)):
         bgr = read_bgr(image) if _is_path(image) else image
-        return Prepared(bgr, *image_size(bgr), True)
+        if net.gpu is not None:
+            return Prepared(bgr, *image_size(bgr), True)
+        return Prepared(letterbox_bgr(bgr, net.w, net.h), *image_size(bgr))
     im = _as_image(image)
     fit = letterbox_image if letterboxes(net) else resize_image
     return Prepared(fit(im, net.w, net.h), im.shape[2], im.shape[1])

@@ -12,8 +12,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "darknet_py"
 # (rank, module prefixes): the most specific prefix names a module's rank.
 RANKS = (
     (0, ["errors"]),
-    (1, ["gpu", "gpu.device", "cpu", "cpu.threads", "cpu.heap", "cpu.blas", "cpu.blas_env"]),  # where arrays live
-    (2, ["wordtree", "wordtree.tree", "boxes", "image", "layers.activations"]),  # tree.c, box.c, image.c, activations.c
+    (1, ["gpu", "gpu.device", "cpu", "cpu.threads", "cpu.heap", "cpu.blas", "cpu.blas_env",
+         "cpu.jit"]),                                                 # where arrays live
+    (2, ["wordtree", "wordtree.tree", "boxes", "image", "cpu.letterbox", "cpu.nms",
+         "layers.activations"]),                                      # tree.c, box.c, image.c, activations.c
     (3, ["layers"]),                                                  # one file per layer type
     (4, ["cpu.engine", "cpu.conv", "cpu.winograd", "cpu.compiled", "cpu.tune",
          "gpu.plan", "gpu.train", "gpu.engine"]),                     # fast paths

@@ -1,5 +1,5 @@
-"""A compiled 3x3 stride-1 convolution without im2col, for the thin first layers (numba, optional:
-`pip install darknet-py[fast]`; without numba `available()` is False and conv.py does not offer it).
+"""A compiled 3x3 stride-1 convolution without im2col, for the thin first layers (numba, optional,
+see jit.py: without it `jit.available()` is False and conv.py does not offer this method).
 
 As im2col + GEMM, yolov2-tiny's 3 -> 16 conv at 416x416 and 16 -> 32 at 208 spend their time writing the
 column matrix (9 times the input) and in GEMMs too thin to reach the BLAS kernels' speed. Here each output
@@ -14,31 +14,16 @@ Each one's source goes to a file in the tuning cache's folder so that numba can 
 (a process compiles a kernel once per machine, ~2 s); where that folder is not writable, it compiles in memory.
 Only FMA contraction is allowed (no reassociation): the taps add up in a fixed order, as the reference's do.
 """
-import functools
 import hashlib
 import importlib.util
 import os
 import sys
 
-from . import blas_env
+from . import blas_env, jit
 
 MAX_CHANNELS = 4  # input channels per pass: all of them up to this many (RGB in one pass), else one at a time
 BLOCKS = (4, 2, 1)  # output channels per pass: the largest of these that divides the filter count
 _kernels = {}
-
-
-@functools.cache
-def _numba():
-    """numba, imported at the first use (it adds 0.3 s and 60 MB to a process), or None where it is absent."""
-    try:
-        import numba
-    except ImportError:  # the numpy path runs without it
-        return None
-    return numba
-
-
-def available():
-    return _numba() is not None
 
 
 def block_sizes(filters, channels):
@@ -112,5 +97,5 @@ def conv3x3(block, channels):
             namespace = {}
             exec(compile(source, "<conv3x3>", "exec"), namespace)
             function, cache = namespace["conv3x3"], False
-        _kernels[key] = _numba().njit(nogil=True, cache=cache, fastmath={"contract"})(function)
+        _kernels[key] = jit.numba().njit(nogil=True, cache=cache, fastmath={"contract"})(function)
     return _kernels[key]

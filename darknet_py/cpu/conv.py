@@ -15,12 +15,14 @@ channel); each method splits its work over `threads.run_parts` with OpenBLAS at 
 Every layer's `.output` is what the reference computes: the convolution's activated output is always
 written whole, and a fused maxpool fills the pooling layer's `.output`.
 """
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..layers.activations import activate
 from ..layers.batchnorm import BN_EPSILON
-from . import compiled, winograd
+from . import compiled, jit, winograd
 from .threads import run_parts
 
 LEAKY_SLOPE = np.float32(.1)   # activations.h leaky_activate: x > 0 ? x : .1*x
@@ -103,7 +105,7 @@ class Scratch:
         self.buffers = {}
 
     def get(self, role, shape):
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self.buffers.get(role)
         if buf is None or buf.size < size:
             buf = self.buffers[role] = np.empty(size, np.float32)
@@ -363,7 +365,7 @@ def candidates(layer):
     if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
         return ["pointwise"]
     direct = ["direct", "direct/4", "direct*4"]
-    if layer.size == 3 and layer.stride == 1 and layer.in_shape[0] <= COMPILED_MAX_CHANNELS and compiled.available():
+    if layer.size == 3 and layer.stride == 1 and layer.in_shape[0] <= COMPILED_MAX_CHANNELS and jit.available():
         direct.append("direct3x3")
     if not winograd_shape(layer):
         return direct

@@ -50,6 +50,7 @@ class _Engine:
 
     def __init__(self):
         self.ops = {}          # layer index -> (fingerprint, method, FastConv or None)
+        self.methods = {}      # (layer index, its input shape, batch, threads, tuning) -> method
         self.scratch = Scratch()
 
     def op(self, net, i, x, threads):
@@ -59,7 +60,11 @@ class _Engine:
         if layer.type != "convolutional":
             return None
         nxt = net.layers[i + 1] if i + 1 < len(net.layers) else None
-        method = self.tuned(layer, nxt, x, threads) if blas_env.tuning_enabled() else None
+        tuning = blas_env.tuning_enabled()
+        key = (i, layer.in_shape, x.shape[0], threads, tuning)
+        if key not in self.methods:  # asked once per engine: the lookup (and its load check) cost ~0.5 ms a forward
+            self.methods[key] = self.tuned(layer, nxt, x, threads) if tuning else None
+        method = self.methods[key]
         fp = _fingerprint(layer)
         cached = self.ops.get(i)
         if cached is None or cached[0][1] != fp[1] or not np.array_equal(cached[0][0], fp[0]) or cached[1] != method:

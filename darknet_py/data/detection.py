@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..image import crop_image, letterbox_image, load_image, resize_image
+from ..cpu.letterbox import letterbox_bgr
+from ..image import crop_image, load_image, read_bgr, resize_image
 from .augment import (
     TRUTH_FIELDS,
     Augment,
@@ -125,8 +126,8 @@ def fill_truth_region(labels, rng, classes, side, flip, dx, dy, sx, sy):
 
 def load_letterboxed(path, w, h):
     """LETTERBOX_DATA (validate_detector): (image letterboxed to w x h, original width, original height)."""
-    im = load_image(path)
-    return letterbox_image(im, w, h), im.shape[2], im.shape[1]
+    bgr = read_bgr(path)
+    return letterbox_bgr(bgr, w, h), bgr.shape[1], bgr.shape[0]
 
 
 def load_resized(path, w, h):

@@ -12,13 +12,13 @@ import pytest
 import oracle
 from conftest import (CHAINED_TOLERANCE, ROOT, TOLERANCE, chained_errors, darknet_cfg, isolated_errors, needs_oracle,
                       relative_error)
-from darknet_py.cpu import compiled, conv, engine
+from darknet_py.cpu import conv, engine, jit
 from darknet_py.network import Network
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_cpu_fast import POOL, build, conv_section, reference_outputs  # noqa: E402
 
-needs_numba = pytest.mark.skipif(not compiled.available(), reason="numba is not installed (pip install .[fast])")
+needs_numba = pytest.mark.skipif(not jit.available(), reason="numba is not installed (pip install .[fast])")
 POOL_UNPADDED = POOL + "padding=0\n"  # every window inside the map: fused into the conv
 UNPADDED = "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=0\nactivation=leaky\n"
 
@@ -95,7 +95,7 @@ WITHOUT_NUMBA = """
 import sys
 sys.modules["numba"] = None  # import numba raises ImportError, as where it is not installed
 import json, numpy as np, os
-from darknet_py.cpu import compiled, conv
+from darknet_py.cpu import conv, jit
 from darknet_py.network import Network
 from darknet_py.weights import write_random_weights
 open("plain.cfg", "w").write({cfg!r})
@@ -104,7 +104,7 @@ write_random_weights(net, "plain.weights")
 x = np.random.default_rng(0).random((1,) + net.input_shape, dtype=np.float32)
 fast = net.forward(x).copy()
 os.environ["DARKNET_PY_REFERENCE"] = "1"
-print(json.dumps([compiled.available(), conv.candidates(net.layers[0]), float(np.abs(fast - net.forward(x)).max())]))
+print(json.dumps([jit.available(), conv.candidates(net.layers[0]), float(np.abs(fast - net.forward(x)).max())]))
 """
 
 
