@@ -4,14 +4,14 @@ doing the same job; `detector test` over a folder at batch 1 and 8.
     python bench/bench_video.py [--quick] [--frames 300] [--images 100] [--threads N] [--rounds 2]   (make bench)
 
 A 640x480 MJPG video of Darknet's sample images goes through `darknet-py detector demo <cfg> <weights> video.avi
--dont_show -out_filename out.avi` (read, letterbox, detect, draw, write; its own "N frames in S s" line, which
-leaves out loading the network) in a fresh process, and through a plain OpenCV loop in another (VideoCapture,
-blobFromImage, cv2.dnn forward, the boxes above .5, NMSBoxes, rectangles and labels, VideoWriter MJPG), with
-yolov2-tiny and yolov2 at 416 and the same random weights; the bare forward is Network.forward on one
-letterboxed frame at batch 1 in this process (median of 15 after warm-up); `-batch 4` is the demo's throughput
-mode (4 frames per forward). Each is run `--rounds` times,
-alternately, and the best round kept (the others on a shared machine only slow it). Peak resident memory is each
-process's own (wait4's ru_maxrss).
+-dont_show -out_filename out.avi` (read, letterbox, detect, draw, write) in a fresh process, and through a plain
+OpenCV loop in another (VideoCapture, blobFromImage, cv2.dnn forward, the boxes above .5, NMSBoxes, rectangles
+and labels, VideoWriter MJPG), with yolov2-tiny and yolov2 at 416 and the same random weights. Both are timed
+after their first frame, which carries each one's warm-up (the demo's closing line gives that rate; neither
+counts loading the network). The bare forward is Network.forward on one letterboxed frame at batch 1 in this
+process (median of 15 after warm-up); `-batch 4` is the demo's throughput mode (4 frames per forward). Each is
+run `--rounds` times, alternately, and the best round kept (the others on a shared machine only slow it). Peak
+resident memory is each process's own (wait4's ru_maxrss).
 """
 import argparse
 import os
@@ -43,7 +43,8 @@ SAMPLES = Path("/usr/share/darknet/data")  # Darknet's sample images (apt-get in
 SAMPLE_NAMES = ("dog", "eagle", "giraffe", "horses", "person", "kite")
 TEST_BATCHES = (1, 8)
 THRESH, NMS = .5, .4  # demo's defaults
-SUMMARY = re.compile(r"^(\d+) (?:frames|images) in ([\d.]+) s", re.M)
+SUMMARY = re.compile(r"^(\d+) (?:frames|images) in ([\d.]+) s \([\d.]+ \w+/s(?:, ([\d.]+) \w+/s after the first)?",
+                     re.M)
 
 
 def sample_frames(count, size=FRAME_SIZE):
@@ -63,7 +64,8 @@ def write_clip(path, count):
 
 
 def timed_process(argv, threads):
-    """Run argv; returns (items per second from its summary line, peak resident MiB)."""
+    """Run argv; returns (items per second from its summary line - after the first item where it says -, peak
+    resident MiB)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), DARKNET_PY_THREADS=str(threads))
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
     err = proc.stderr.read()
@@ -72,8 +74,8 @@ def timed_process(argv, threads):
     found = SUMMARY.findall(err)
     if proc.returncode or not found:
         raise SystemExit(f"{' '.join(map(str, argv[:6]))} failed ({proc.returncode}): {err[-1500:]}")
-    count, seconds = found[-1]
-    return int(count) / float(seconds), usage.ru_maxrss // 1024
+    count, seconds, steady = found[-1]
+    return float(steady) if steady else int(count) / float(seconds), usage.ru_maxrss // 1024
 
 
 def darknet_py_cli(*args):
@@ -104,8 +106,10 @@ def opencv_loop(cfg, weights, video, out, threads):
     cap = cv2.VideoCapture(str(video))
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), cap.get(cv2.CAP_PROP_FPS), (w, h))
-    start, frames = time.perf_counter(), 0
+    start, frames, second = time.perf_counter(), 0, None
     while True:
+        if frames == 1:
+            second = time.perf_counter()  # the first frame carries OpenCV's warm-up, as ours carries darknet-py's
         ok, frame = cap.read()
         if not ok:
             break
@@ -124,7 +128,9 @@ def opencv_loop(cfg, weights, video, out, threads):
         writer.write(frame)
         frames += 1
     writer.release()
-    print(f"{frames} frames in {time.perf_counter() - start:.3f} s", file=sys.stderr)
+    end = time.perf_counter()
+    print(f"{frames} frames in {end - start:.3f} s ({frames / (end - start):.1f} frames/s, "
+          f"{(frames - 1) / (end - second):.1f} frames/s after the first)", file=sys.stderr)
 
 
 def main(argv=None):

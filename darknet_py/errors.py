@@ -1,11 +1,15 @@
 """The one exception type the command line turns into a one-line message and a non-zero exit, and what such
 messages share: user text quoted back at a bounded length, why a path cannot be read as a file or a folder
-written into (checked before the work starts, not after)."""
+written into (checked before the work starts, not after); and how a long run is asked to stop (stop_signals)."""
 import os
+import signal
 import stat
 import tempfile
+import threading
+from contextlib import contextmanager
 
 ECHO_LIMIT = 100  # characters of a user's text an error quotes back (a 2 MB cfg line is not echoed whole)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class DarknetError(Exception):
@@ -60,3 +64,26 @@ def folder_problem(folder):
     os.close(fd)
     os.remove(probe)
     return None
+
+
+@contextmanager
+def stop_signals(on_stop):
+    """Within the block, Ctrl-C (SIGINT) and SIGTERM call on_stop(signum) instead of ending the process, so that
+    the work under way finishes and its outputs are complete (training saves after the batch; demo closes its
+    video). The same signal again does what it did before the block: Ctrl-C raises KeyboardInterrupt at once,
+    SIGTERM ends the process. Signals reach only the main thread: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+
+    def asked(signum, frame):
+        signal.signal(signum, previous[signum])
+        on_stop(signum)
+    for s in STOP_SIGNALS:
+        signal.signal(s, asked)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -5,14 +5,13 @@ import glob
 import json
 import math
 import os
-import signal
 import sys
 import time
 from typing import NamedTuple
 
 import numpy as np
 
-from ..boxes import pixel_box
+from ..boxes import classes_above, pixel_box
 from ..data.lists import label_path, read_paths
 from ..detector import above, detect_prepared, prepare
 from ..errors import DarknetError, shown
@@ -255,6 +254,7 @@ class DemoOutputs:
         self.names, self.thresh, self.ext_output, self.benchmark = names, thresh, ext_output, benchmark
         self.video = self.frames = self.json = self.window = None
         self.began = self.last = time.time()
+        self.second = None  # when the second frame came: the first one carries the warm-up (tuning, compiling)
         self.fps, self.done = 0., 0
 
     def elapsed(self):
@@ -263,15 +263,22 @@ class DemoOutputs:
     def rate(self):
         return self.done / max(self.elapsed(), 1e-9)
 
+    def steady_rate(self):
+        """Frames per second after the first (None with fewer than 2)."""
+        return None if self.second is None else (self.done - 1) / max(time.time() - self.second, 1e-9)
+
     def add(self, item):
         """Returns False when the window asks to stop (ESC)."""
         now = time.time()
+        if self.done == 1:
+            self.second = now
         self.fps = .9 * self.fps + .1 / max(now - self.last, 1e-9)  # AlexeyAB's running FPS
         self.last, self.done = now, self.done + 1
         if self.benchmark:
             print(f"FPS:{self.fps:.1f} \t AVG_FPS:{self.rate():.1f}")
             return True
-        frame, dets = item.frame, item.result
+        frame = item.frame
+        dets = [d for d, _ in classes_above(item.result, self.thresh)]  # what is printed, drawn and written
         h, w = frame.bgr.shape[:2]
         print(f"\nFrame {frame.index}: FPS:{self.fps:.1f}\nObjects:\n")
         for line in object_lines(dets, self.names, w, h, self.thresh, self.ext_output):
@@ -291,27 +298,3 @@ class DemoOutputs:
         for out in (self.video, self.frames, self.json, self.window):
             if out:
                 out.close()
-
-
-class StopOnSignals:
-    """Within the block Ctrl-C (SIGINT) and SIGTERM set `stop` (the pipeline's): the frame in hand is finished and
-    the run ends there, its outputs complete (a playable video, a JSON line per frame written). A second Ctrl-C
-    interrupts at once. `signalled` says whether one came."""
-
-    def __init__(self, stop):
-        self.stop, self.signalled, self.saved = stop, False, {}
-
-    def _handle(self, signum, frame):
-        if self.signalled and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signalled = True
-        self.stop.set()
-
-    def __enter__(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.saved[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)

@@ -4,7 +4,7 @@ import time
 
 from ..cfg import data_path, read_data_cfg
 from ..data.lists import read_names
-from ..errors import DarknetError
+from ..errors import DarknetError, stop_signals
 from ..train import distributed
 from .common import check_names, check_writable, common_flags, flag_device, load_network, training_team, warn_nonfinite
 from .progress import Progress
@@ -72,8 +72,10 @@ def test(args):
             raise DarknetError(f"{len(failed)} of {n + 1} images could not be read (the first: {failed[0]})")
 
 
-def _summary(count, unit, seconds):
-    return f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s)"
+def _summary(count, unit, seconds, steady=None):
+    """The closing line; `steady`: the rate after the first item, which pays for the warm-up."""
+    after = f", {steady:.1f} {unit}/s after the first" if steady is not None else ""
+    return f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s{after})"
 
 
 def _window(title, dont_show):
@@ -137,7 +139,12 @@ def demo(args):
             outputs.json = json_out and writers.JsonLines(json_out)
             outputs.window = not prefix and _window("Demo", dont_show)
         pipeline = Pipeline(source, lambda bgr: prepare(net, bgr), detect, batch, skip)
-        with D.StopOnSignals(pipeline.stop) as signals, Progress("demo", source.frame_count, "frames") as bar:
+        signalled = []
+
+        def stop(signum):  # the frame in hand is finished, then the run ends with its outputs complete
+            signalled.append(signum)
+            pipeline.stop.set()
+        with stop_signals(stop), Progress("demo", source.frame_count, "frames") as bar:
             for item in pipeline.run():
                 if not outputs.add(item) or (time_limit and outputs.elapsed() > time_limit):
                     break
@@ -145,8 +152,8 @@ def demo(args):
     finally:
         outputs.close()
         if outputs.done:
-            print(_summary(outputs.done, "frames", outputs.elapsed()), file=sys.stderr)
-    if signals.signalled:
+            print(_summary(outputs.done, "frames", outputs.elapsed(), outputs.steady_rate()), file=sys.stderr)
+    if signalled:
         raise KeyboardInterrupt  # exit status 130, the outputs complete
     if source.failure():
         raise DarknetError(source.failure())

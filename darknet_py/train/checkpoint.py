@@ -17,14 +17,11 @@ import os
 import re
 import signal
 import sys
-import threading
-from contextlib import contextmanager
 
-from ..errors import DarknetError
+from ..errors import DarknetError, stop_signals
 from ..gpu.device import array_module
 
 DEFAULT_BACKUP = "/backup/"  # option_find_str(options, "backup", "/backup/") in both of Darknet's loops
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class TrainingDiverged(DarknetError):
@@ -107,26 +104,13 @@ class Checkpoints:
                 print(f"darknet-py: warning: cannot write the loss chart {chart.path}: {e.strerror}; training goes "
                       f"on", file=sys.stderr)
 
-    @contextmanager
     def stop_signals(self):
         """While training: SIGINT and SIGTERM ask to stop after the batch under way (see stop_if_asked)."""
-        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-            yield
-            return
-        previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-
-        def ask_to_stop(signum, frame):
+        def asked(signum):
             self.signum = signum
-            signal.signal(signum, previous[signum])  # the same signal again: stop at once
             print(f"darknet-py: {signal.Signals(signum).name}: saving after this batch "
                   f"({'Ctrl-C' if signum == signal.SIGINT else 'the signal'} again stops at once)", file=sys.stderr)
-        for s in STOP_SIGNALS:
-            signal.signal(s, ask_to_stop)
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+        return stop_signals(asked)
 
     def stop_if_asked(self, net, batch, before_save=None):
         """After a finished batch: when a stop signal came, save `<base>_last.weights` and raise
