@@ -1,7 +1,8 @@
 """Video and many-image benchmark: `detector demo` end to end against the bare forward and a plain OpenCV DNN loop
 doing the same job; `detector test` over a folder at batch 1 and 8.
 
-    python bench/bench_video.py [--quick] [--frames 300] [--images 100] [--threads N] [--rounds 2]   (make bench)
+    python bench/bench_video.py [--quick] [--networks yolov2-tiny yolov2] [--frames 300] [--images 100] [--threads N]
+                                 [--rounds 2]   (make bench)
 
 A 640x480 MJPG video of Darknet's sample images goes through `darknet-py detector demo <cfg> <weights> video.avi
 -dont_show -out_filename out.avi` (read, letterbox, detect, draw, write) in a fresh process, and through a plain
@@ -140,13 +141,14 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--threads", type=int, default=None, help="threads for every engine (default: all cores)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=NETWORKS)
     parser.add_argument("--opencv-loop", nargs=4, metavar=("CFG", "WEIGHTS", "VIDEO", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # rows as they are measured, also into a file
     threads = args.threads or cpu_threads.thread_count()
     if args.opencv_loop:
         return opencv_loop(*args.opencv_loop, threads)
-    networks, frames, images, rounds = NETWORKS, args.frames, args.images, args.rounds
+    networks, frames, images, rounds = args.networks, args.frames, args.images, args.rounds
     if args.quick:
         networks, frames, images, rounds = NETWORKS[:1], 100, 40, 1
     cpu_threads.set_threads(threads)

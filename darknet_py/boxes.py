@@ -27,6 +27,12 @@ class Detection:
 
 
 INT_MIN = -2 ** 31
+DETECTION_TYPES = ("yolo", "region", "detection")  # the layers get_network_boxes decodes
+
+
+def _output(layer, output):
+    """The output to decode: the one given, else the layer's last."""
+    return to_numpy(layer.output if output is None else output)
 
 
 def c_int(v):
@@ -46,15 +52,15 @@ def pixel_box(bbox, im_w, im_h):
 
 
 def region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
-                      class_map=None):
+                      class_map=None, output=None):
     """_region_detections with C's float semantics: a degenerate network's exp(tw) overflows to inf silently."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         return _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh, relative,
-                                  class_map)
+                                  class_map, output)
 
 
 def _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
-                       class_map=None):
+                       class_map=None, output=None):
     """get_region_detections for one image of the batch, then correct_region_boxes (letterbox inverse).
 
     One detection per anchor and cell, in Darknet's order (anchor-major). For tree models, either the
@@ -63,7 +69,7 @@ def _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hie
     """
     _, h, w = layer.out_shape
     num = layer.num
-    out = to_numpy(layer.output)[batch_index].reshape(num, layer.entries, h, w).astype(F32, copy=True)
+    out = _output(layer, output)[batch_index].reshape(num, layer.entries, h, w).astype(F32, copy=True)
     first_class = layer.coords + (0 if layer.background else 1)
     # get_region_box: tx, ty already through the logistic in forward; tw, th scaled in double.
     cols = np.arange(w, dtype=F32)[None, None, :]
@@ -93,7 +99,7 @@ def _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hie
     return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness, probs.astype(F32))]
 
 
-def yolo_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relative=True):
+def yolo_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relative=True, output=None):
     """get_yolo_detections for one image of the batch, then correct_yolo_boxes (the letterbox inverse).
 
     Only the predictions with objectness above thresh, cell by cell and within a cell anchor by anchor
@@ -102,7 +108,7 @@ def yolo_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relati
     `valid2`); the images of a batch are independent in darknet-py, so each is decoded as it is.
     """
     _, h, w = layer.out_shape
-    out = to_numpy(layer.output)[batch_index].reshape(layer.num, layer.entries, h, w)
+    out = _output(layer, output)[batch_index].reshape(layer.num, layer.entries, h, w)
     out = out.transpose(2, 3, 0, 1).reshape(h * w * layer.num, layer.entries).astype(F32, copy=False)
     keep = np.flatnonzero(out[:, 4] > F32(thresh))
     out = out[keep]
@@ -122,11 +128,11 @@ def yolo_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relati
     return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness.tolist(), probs)]
 
 
-def detection_detections(layer, batch_index, w, h, thresh):
+def detection_detections(layer, batch_index, w, h, thresh, output=None):
     """get_detection_detections (YOLOv1) for one image: one detection per cell and box, cell-major; boxes
     times w, h (1, 1 for relative boxes), objectness the raw confidence, class probabilities confidence *
     p(class) kept above thresh. No letterbox correction: a YOLOv1 input is a plain resize (examples/yolo.c)."""
-    out = to_numpy(layer.output)[batch_index].reshape(-1).astype(F32, copy=False)
+    out = _output(layer, output)[batch_index].reshape(-1).astype(F32, copy=False)
     cells, n, classes, side = layer.cells, layer.num, layer.classes, layer.side
     probs = out[:cells * classes].reshape(cells, 1, classes)
     scale = out[cells * classes:cells * (classes + n)].reshape(cells, n)
@@ -144,9 +150,12 @@ def detection_detections(layer, batch_index, w, h, thresh):
             for box, obj, prob in zip(boxes.reshape(-1, 4), scale.reshape(-1).tolist(), p.reshape(-1, classes))]
 
 
-def get_network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, relative=True, class_map=None):
+def get_network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, relative=True, class_map=None,
+                      outputs=None):
     """get_network_boxes (fill_network_boxes): the detections of every [yolo], [region] and [detection] layer
-    of `net`, in layer order, for image `batch_index` of the last forward (of size im_w x im_h).
+    of `net`, in layer order, for image `batch_index` of the last forward (of size im_w x im_h), or of
+    `outputs` ({layer index: its batch's output}, kept from a forward: a pipeline decodes one frame while the
+    network runs the next).
 
     [yolo] and [region] boxes undo the letterbox and are relative to the image, or in its pixels when not
     `relative`. [detection] (YOLOv1) boxes are relative, or in image pixels: Darknet's fill_network_boxes
@@ -155,15 +164,16 @@ def get_network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, rela
     w, h = 1, 1 or the image size (see detector.letterboxes).
     """
     dets = []
-    for layer in net.layers:
+    for i, layer in enumerate(net.layers):
+        output = outputs[i] if outputs is not None and layer.type in DETECTION_TYPES else None
         if layer.type == "yolo":
-            dets += yolo_detections(layer, batch_index, im_w, im_h, net.w, net.h, thresh, relative)
+            dets += yolo_detections(layer, batch_index, im_w, im_h, net.w, net.h, thresh, relative, output)
         elif layer.type == "region":
             dets += region_detections(layer, batch_index, im_w, im_h, net.w, net.h, thresh, hier_thresh, relative,
-                                      class_map)
+                                      class_map, output)
         elif layer.type == "detection":
             w, h = (1, 1) if relative else (im_w, im_h)
-            dets += detection_detections(layer, batch_index, w, h, thresh)
+            dets += detection_detections(layer, batch_index, w, h, thresh, output)
     return dets
 
 

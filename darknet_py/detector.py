@@ -3,7 +3,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .boxes import NMS_THRESH, classes_above, do_nms_sort, get_network_boxes, pixel_box
+from .boxes import DETECTION_TYPES, NMS_THRESH, classes_above, do_nms_sort, get_network_boxes, pixel_box
 from .cfg import data_path, read_data_cfg
 from .cpu.letterbox import letterbox_bgr
 from .data.lists import read_names
@@ -44,12 +44,9 @@ def image_size(image):
     return (image.shape[1], image.shape[0]) if _is_bgr(image) else (image.shape[2], image.shape[1])
 
 
-DETECTION_LAYERS = ("yolo", "region", "detection")  # the layer types get_network_boxes decodes
-
-
 def detection_layers(net):
     """The layers get_network_boxes decodes ([yolo] per scale for YOLOv3, one [region], one [detection])."""
-    layers = [layer for layer in net.layers if layer.type in DETECTION_LAYERS]
+    layers = [layer for layer in net.layers if layer.type in DETECTION_TYPES]
     if not layers:
         raise DarknetError(f"{net.path}: no [yolo], [region] or [detection] layer: this network is not a detector")
     return layers
@@ -89,27 +86,52 @@ def prepare(net, image):
     return Prepared(fit(im, net.w, net.h), im.shape[2], im.shape[1])
 
 
-def detect_prepared(net, prepared, thresh=.5, hier_thresh=.5, nms=NMS_THRESH, before_decode=None):
-    """detect_images on prepared images: run them as one batch, decode every detection layer (get_network_boxes)
-    and NMS each.
+class Outputs(NamedTuple):
+    """What a forward gave for one image, to be decoded (decode_outputs) while the network runs the next: the
+    detection layers' outputs of its batch (copies) and its row in them, or on a GPU its detections, decoded
+    there."""
+    w: int                # the image's size: the boxes are relative to it
+    h: int
+    layers: dict = None   # {layer index: the batch's output}
+    index: int = 0
+    dets: list = None
 
-    before_decode(net), when given, runs between the forward and the decoding and may change the output
-    layers' outputs (video/average.py: demo.c's average over frames); on a GPU the outputs then come to the host.
+
+def forward_prepared(net, prepared, thresh=.5, hier_thresh=.5, before_decode=None):
+    """The forward half of detect_prepared: the prepared images as one batch; one Outputs per image.
+
+    before_decode(net), when given, runs after the forward and may change the detection layers' outputs
+    (video/average.py: demo.c's average over frames); on a GPU the outputs then come to the host.
     """
-    classes = detection_classes(net)
     sizes = [(p.w, p.h) for p in prepared]
     if all(p.on_gpu for p in prepared) and before_decode is None:
-        results = net.gpu.detect([p.data for p in prepared], thresh, hier_thresh)
+        found = net.gpu.detect([p.data for p in prepared], thresh, hier_thresh)
+        return [Outputs(w, h, dets=dets) for dets, (w, h) in zip(found, sizes)]
+    if all(p.on_gpu for p in prepared):
+        net.gpu.forward_images([p.data for p in prepared])
     else:
-        if all(p.on_gpu for p in prepared):
-            net.gpu.forward_images([p.data for p in prepared])
-        else:
-            net.forward(np.stack([letterbox_image(bgr_to_image(p.data), net.w, net.h) if p.on_gpu else p.data
-                                  for p in prepared]))
-        if before_decode is not None:
-            before_decode(net)
-        results = [get_network_boxes(net, b, w, h, thresh, hier_thresh) for b, (w, h) in enumerate(sizes)]
-    return [do_nms_sort(dets, classes, nms) if nms else dets for dets in results]
+        net.forward(np.stack([letterbox_image(bgr_to_image(p.data), net.w, net.h) if p.on_gpu else p.data
+                              for p in prepared]))
+    if before_decode is not None:
+        before_decode(net)
+    layers = {i: to_numpy(layer.output).copy() for i, layer in enumerate(net.layers) if layer.type in DETECTION_TYPES}
+    return [Outputs(w, h, layers, b) for b, (w, h) in enumerate(sizes)]
+
+
+def decode_outputs(net, outputs, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
+    """The decoding half of detect_prepared: get_network_boxes of one image's Outputs, then do_nms_sort (nms=0:
+    none)."""
+    dets = outputs.dets
+    if dets is None:
+        dets = get_network_boxes(net, outputs.index, outputs.w, outputs.h, thresh, hier_thresh, outputs=outputs.layers)
+    return do_nms_sort(dets, detection_classes(net), nms) if nms else dets
+
+
+def detect_prepared(net, prepared, thresh=.5, hier_thresh=.5, nms=NMS_THRESH, before_decode=None):
+    """detect_images on prepared images: run them as one batch, decode every detection layer (get_network_boxes)
+    and NMS each (do_nms_sort; nms=0: none). before_decode: as forward_prepared's."""
+    return [decode_outputs(net, o, thresh, hier_thresh, nms)
+            for o in forward_prepared(net, prepared, thresh, hier_thresh, before_decode)]
 
 
 def detect_images(net, images, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
@@ -212,7 +234,10 @@ class Detector:
         source = source if isinstance(source, VideoSource) else VideoSource(source)
 
         def detect(prepared):
-            return detect_prepared(self.net, prepared, self.thresh, self.hier_thresh, self.nms, average)
-        for item in Pipeline(source, lambda bgr: prepare(self.net, bgr), detect, batch, skip).run():
+            return forward_prepared(self.net, prepared, self.thresh, self.hier_thresh, average)
+
+        def decode(outputs):  # in a stage of its own: the next forward does not wait for it
+            return decode_outputs(self.net, outputs, self.thresh, self.hier_thresh, self.nms)
+        for item in Pipeline(source, lambda bgr: prepare(self.net, bgr), detect, batch, skip, decode=decode).run():
             frame = item.frame
             yield frame.index, frame.bgr, labels(item.result, self.names, *image_size(frame.bgr), self.thresh)

@@ -95,7 +95,7 @@ def demo(args):
     detection and drawing/writing run concurrently (video/pipeline.py); each frame's detections come from the
     network outputs averaged over its last -avgframes frames (3, demo.c; video/average.py), then do_nms_obj(.4)."""
     from ..boxes import do_nms_obj
-    from ..detector import detect_prepared, detection_classes, prepare
+    from ..detector import decode_outputs, detection_classes, forward_prepared, prepare
     from ..video import writers
     from ..video.average import DEMO_FRAMES, MAX_FRAMES, FrameAverage
     from ..video.pipeline import Pipeline
@@ -128,9 +128,13 @@ def demo(args):
     average = FrameAverage(avgframes)
 
     def detect(prepared):
-        found = detect_prepared(net, prepared, thresh, hier, 0, average)
+        outputs = forward_prepared(net, prepared, thresh, hier, average)
         warn_nonfinite(net)
-        return [do_nms_obj(dets, classes, nms) if nms else dets for dets in found]
+        return outputs
+
+    def decode(outputs):  # in a stage of its own: the next forward does not wait for it
+        dets = decode_outputs(net, outputs, thresh, hier, 0)
+        return do_nms_obj(dets, classes, nms) if nms else dets
     outputs = D.DemoOutputs(names, thresh, ext_output, benchmark)
     try:
         if not benchmark:
@@ -138,7 +142,7 @@ def demo(args):
             outputs.frames = prefix and writers.FrameFiles(prefix)
             outputs.json = json_out and writers.JsonLines(json_out)
             outputs.window = not prefix and _window("Demo", dont_show)
-        pipeline = Pipeline(source, lambda bgr: prepare(net, bgr), detect, batch, skip)
+        pipeline = Pipeline(source, lambda bgr: prepare(net, bgr), detect, batch, skip, decode=decode)
         signalled = []
 
         def stop(signum):  # the frame in hand is finished, then the run ends with its outputs complete

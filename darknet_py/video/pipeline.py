@@ -1,6 +1,7 @@
-"""demo.c's threads as a chain of stages: capture and decode, prepare (the letterbox), detect (forward, decoding,
-NMS), each in its own thread and joined to the next by a short queue; the caller's loop over `run` (drawing,
-encoding, printing) is the last stage.
+"""demo.c's threads as a chain of stages: capture and decode, prepare (the letterbox), detect (the forward), and
+optionally decode (the detection layers' boxes and NMS, so that the next forward need not wait for them), each
+in its own thread and joined to the next by a short queue; the caller's loop over `run` (drawing, encoding,
+printing) is the last stage.
 
 demo.c overlaps fetch, detect and display on a ring of three buffers; here each stage hands its frames to the
 next through a queue, so all of them work at once (numpy, BLAS and OpenCV release the GIL in their work) and the
@@ -52,13 +53,14 @@ class Pipeline:
     """Runs source -> prepare -> detect in three threads; iterate `run()` for the Items, in order.
 
     prepare(bgr) makes a frame ready for the network; detect([prepared, ...]) returns one result per frame,
-    called with `batch` frames at a time (fewer at the end). skip=N detects one frame in N+1 (demo's -s).
+    called with `batch` frames at a time (fewer at the end); decode(result), when given, turns a frame's result
+    into what the caller gets, in a stage of its own. skip=N detects one frame in N+1 (demo's -s).
     threaded=False runs the stages one frame at a time in the caller's thread (paths typed at a prompt: the
     next is asked for once this one is done).
     """
 
-    def __init__(self, source, prepare, detect, batch=1, skip=0, threaded=True):
-        self.source, self.prepare, self.detect = source, prepare, detect
+    def __init__(self, source, prepare, detect, batch=1, skip=0, threaded=True, decode=None):
+        self.source, self.prepare, self.detect, self.decode = source, prepare, detect, decode
         self.batch, self.skip = max(1, batch), max(0, skip)
         self.threaded = threaded
         self.stop = threading.Event()
@@ -98,6 +100,7 @@ class Pipeline:
                 item = Item(frame, frame.index % (self.skip + 1) == 0)
                 if item.detect:
                     last = self.detect([self.prepare(frame.bgr)])[0]
+                    last = self.decode(last) if self.decode else last
                 item.result = last
                 yield item
         finally:
@@ -151,10 +154,25 @@ class Pipeline:
                     self._put(detected, item)
                     return
 
-        threads = [self._stage(capture, captured), self._stage(prepare, prepared), self._stage(detect, detected)]
-        try:
+        def decode():
+            raw = last = None
             while True:
                 item = self._get(detected)
+                if isinstance(item, Item):
+                    if item.result is not raw:  # frames -s skipped carry their detected frame's result: once
+                        raw, last = item.result, self.decode(item.result)
+                    item.result = last
+                if not self._put(decoded, item) or not isinstance(item, Item):
+                    return
+
+        threads = [self._stage(capture, captured), self._stage(prepare, prepared), self._stage(detect, detected)]
+        decoded = detected
+        if self.decode:
+            decoded = queue.Queue(depth)
+            threads.append(self._stage(decode, decoded))
+        try:
+            while True:
+                item = self._get(decoded)
                 if item is _END:
                     return
                 if isinstance(item, _Failed):

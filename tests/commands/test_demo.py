@@ -141,6 +141,14 @@ def test_time_limit_ends_after_the_frame_in_hand(capsys, tmp_path, small_detecto
     assert len(json_lines(tmp_path / "d.json")) == len(read_video(tmp_path / "o.avi")[0]) == 1
 
 
+def test_the_closing_line_gives_the_rate_after_the_first_frame(capsys, small_detector, clips):
+    """The first frame pays the warm-up (tuning, compiling): the closing line gives the rate without it too."""
+    code, _, err = run_cli(capsys, "detector", "demo", COCO, *small_detector, clips[".avi"], "-quiet")
+    found = re.search(rf"(?m)^{FRAMES} frames in ([\d.]+) s \(([\d.]+) frames/s, ([\d.]+) frames/s after the first\)$",
+                      err)
+    assert code == 0 and found, err[-500:]
+
+
 def test_outputs_video_frames_and_json_lines(capsys, tmp_path, small_detector, clips):
     out = demo(capsys, small_detector, clips[".avi"], "-avgframes", 1, "-out_filename", tmp_path / "out.avi",
                "-prefix", tmp_path / "f", "-json_file_output", tmp_path / "d.json", "-ext_output")

@@ -48,6 +48,20 @@ def test_order_batches_and_skipped_frames(batch, skip, threaded):
     assert source.closed
 
 
+@pytest.mark.parametrize("threaded", [True, False])
+@pytest.mark.parametrize("batch,skip", [(1, 0), (3, 2)])
+def test_a_decode_stage_once_per_detected_frame(batch, skip, threaded):
+    decoded = []
+
+    def decode(result):
+        decoded.append(result)
+        return -result
+    items = list(Pipeline(Counting(12), lambda x: x + 100, square_batches([]), batch, skip, threaded, decode).run())
+    detected = [(i + 100) ** 2 for i in range(12) if i % (skip + 1) == 0]
+    assert decoded == detected
+    assert [it.result for it in items] == [-detected[i // (skip + 1)] for i in range(12)]
+
+
 def test_an_error_in_a_stage_reaches_the_caller():
     def detect(prepared):
         if 7 in prepared:
