@@ -265,7 +265,7 @@ def tuning_check(nets, weights, rng, runs):
                 continue
             pool = net.layers[i + 1] if i + 1 < len(net.layers) else None
             xin = net.layers[i - 1].output if i else x
-            chosen = engine.tuner().machine["layers"][tune.layer_key(layer, pool, 1, threads, names)][0]
+            chosen = engine.tuner().machine["layers"][tune.layer_key(layer, pool, 1, threads)][0]
             rule = make_conv(layer, pool).name
             ops = {name: make_conv(layer, pool, name) for name in names}
             scratch = engine._engines[net].scratch

@@ -17,7 +17,7 @@ RANKS = (
     (2, ["wordtree", "wordtree.tree", "boxes", "image", "cpu.letterbox", "cpu.nms",
          "layers.activations"]),                                      # tree.c, box.c, image.c, activations.c
     (3, ["layers"]),                                                  # one file per layer type
-    (4, ["cpu.engine", "cpu.conv", "cpu.winograd", "cpu.compiled", "cpu.tune",
+    (4, ["cpu.engine", "cpu.conv", "cpu.winograd", "cpu.compiled", "cpu.winograd_kernels", "cpu.epilogue", "cpu.tune",
          "gpu.plan", "gpu.train", "gpu.engine"]),                     # fast paths
     (5, ["cfg", "weights", "network"]),                               # the engine
     (6, ["data"]),                                                    # what training and evaluation read

@@ -9,17 +9,11 @@ pixels (vectorised by LLVM) adds their taps to the BLOCK output rows. The first 
 channels starts from the bias, the last applies max(s, slope * s) as it stores (activations.h leaky with
 slope .1, linear with 1), and each finished pair of rows is max-pooled 2x2 when `pooled` has channels.
 
-The kernels are generated per (BLOCK, CHANNELS): the unrolled taps are what keeps the weights in registers.
-Each one's source goes to a file in the tuning cache's folder so that numba can cache its machine code there
-(a process compiles a kernel once per machine, ~2 s); where that folder is not writable, it compiles in memory.
-Only FMA contraction is allowed (no reassociation): the taps add up in a fixed order, as the reference's do.
+The kernels are generated per (BLOCK, CHANNELS): the unrolled taps are what keeps the weights in registers
+(jit.compile_source: a process compiles a kernel once per machine, ~2 s). Only FMA contraction is allowed (no
+reassociation): the taps add up in a fixed order, as the reference's do.
 """
-import hashlib
-import importlib.util
-import os
-import sys
-
-from . import blas_env, jit
+from . import jit
 
 MAX_CHANNELS = 4  # input channels per pass: all of them up to this many (RGB in one pass), else one at a time
 BLOCKS = (4, 2, 1)  # output channels per pass: the largest of these that divides the filter count
@@ -78,24 +72,6 @@ def conv3x3(block, channels):
     """The compiled kernel for (BLOCK, CHANNELS), built at its first use in this process."""
     key = (block, channels)
     if key not in _kernels:
-        source = kernel_source(block, channels)
-        folder = os.path.join(os.path.dirname(blas_env.cache_file()), "kernels")
-        name = f"conv3x3_{hashlib.sha1(source.encode()).hexdigest()[:16]}"
-        path = os.path.join(folder, f"{name}.py")
-        try:
-            if not os.path.exists(path):
-                os.makedirs(folder, exist_ok=True)
-                partial = f"{path}.{os.getpid()}.tmp"
-                with open(partial, "w") as f:
-                    f.write(source)
-                os.replace(partial, path)
-            spec = importlib.util.spec_from_file_location(f"darknet_py.cpu.kernels.{name}", path)
-            module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # numba's cache imports it
-            spec.loader.exec_module(module)
-            function, cache = module.conv3x3, True
-        except OSError:  # a read-only home: compile in memory, every process
-            namespace = {}
-            exec(compile(source, "<conv3x3>", "exec"), namespace)
-            function, cache = namespace["conv3x3"], False
-        _kernels[key] = jit.numba().njit(nogil=True, cache=cache, fastmath={"contract"})(function)
+        _kernels[key] = jit.compile_source(kernel_source(block, channels), "conv3x3", nogil=True,
+                                           fastmath={"contract"})
     return _kernels[key]

@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..layers.activations import activate
 from ..layers.batchnorm import BN_EPSILON
-from . import compiled, jit, winograd
+from . import compiled, epilogue, jit, winograd, winograd_kernels
 from .threads import run_parts
 
 LEAKY_SLOPE = np.float32(.1)   # activations.h leaky_activate: x > 0 ? x : .1*x
@@ -65,6 +65,9 @@ def split(n, parts, align=1):
 
 def finish(view, bias, activation):
     """Add the bias (None: already in) and apply the activation in place on view (B, k, h, w)."""
+    if bias is not None and activation in ("leaky", "linear") and jit.available() and view[0, 0].flags.c_contiguous:
+        epilogue.bias_activate(view, bias, LEAKY_SLOPE if activation == "leaky" else 1)
+        return
     if bias is not None:
         view += bias[:, None, None]
     if activation == "leaky":
@@ -269,7 +272,8 @@ class Direct3x3(FastConv):
 
 class Winograd(FastConv):
     """3x3 stride 1 pad 1 by F(m x m, 3 x 3): two phases, input tiles split by channel, then GEMMs,
-    output tiles, bias, activation and pool split by output channel."""
+    output tiles, bias, activation and pool split by output channel. The tile transforms are compiled where
+    numba is present (winograd_kernels.py), else GEMMs by their Kronecker products on gathered tiles."""
 
     def __init__(self, layer, pool, m):
         super().__init__(layer, pool)
@@ -278,6 +282,7 @@ class Winograd(FastConv):
         self.weights = None  # only the transformed filters are needed
         self.bt = winograd.input_transform(m)
         self.at = winograd.output_transform(m)
+        self.kernels = winograd_kernels.kernels(m) if jit.available() else None
 
     def run(self, x, out, pooled, scratch, threads):
         m, a = self.m, self.m + 2
@@ -286,38 +291,54 @@ class Winograd(FastConv):
         th, tw = -(-h // m), -(-w // m)
         n = b * th * tw
         padded = scratch.get("wino_pad", (b, c, th * m + 2, tw * m + 2))
-        tiles = scratch.get("wino_tiles", (a, a, c, b, th, tw))
         v = scratch.get("wino_v", (a * a, c, n))
         wm = scratch.get("wino_m", (a * a, k, n))
-        sb, sc, sy, sx = padded.strides
-        windows = as_strided(padded, (a, a, c, b, th, tw), (sy, sx, sc, sb, m * sy, m * sx), writeable=False)
-        flat_tiles, flat_v = tiles.reshape(a * a, c * n), v.reshape(a * a, c * n)
-        channel_parts = split(c, threads)
+        transform_in, transform_out = self.transforms(padded, v, wm, out, scratch, th, tw)
+        channel_parts, filter_parts = split(c, threads), split(k, threads, K_ALIGN)
 
         def transform_input(i):
             c0, c1 = channel_parts[i]
             fill_padded(padded, x, 1, c0, c1)
-            np.copyto(tiles[:, :, c0:c1], windows[:, :, c0:c1])
-            np.matmul(self.bt, flat_tiles[:, c0 * n:c1 * n], out=flat_v[:, c0 * n:c1 * n])
+            transform_in(c0, c1)
         run_parts(transform_input, len(channel_parts))
-
-        exact = h == th * m and w == tw * m
-        target = out if exact else scratch.get("wino_out", (b, k, th * m, tw * m))
-        # (m_y, m_x, k, b, th, tw) view of the output tiles, matching the output transform's rows.
-        tile_view = target.reshape(b, k, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)
-        flat_m = wm.reshape(a * a, k * n)
-        filter_parts = split(k, threads, K_ALIGN)
 
         def multiply_and_output(i):
             k0, k1 = filter_parts[i]
             np.matmul(self.u[:, k0:k1], v, out=wm[:, k0:k1])
-            y = scratch.get(f"wino_y{i}", (m * m, (k1 - k0) * n))
+            transform_out(i, k0, k1)
+            self.finish_channels(out, pooled, k0, k1)
+        run_parts(multiply_and_output, len(filter_parts))
+
+    def transforms(self, padded, v, wm, out, scratch, th, tw):
+        """(input(c0, c1), output(part, k0, k1)): padded -> V for channels c0:c1, M -> out for filters k0:k1."""
+        if self.kernels:
+            compiled_in, compiled_out = self.kernels
+            return (lambda c0, c1: compiled_in(padded, v, th, tw, c0, c1),
+                    lambda part, k0, k1: compiled_out(wm, out, th, tw, k0, k1))
+        m, a = self.m, self.m + 2
+        b, c, _, _ = padded.shape
+        _, k, h, w = out.shape
+        n = b * th * tw
+        tiles = scratch.get("wino_tiles", (a, a, c, b, th, tw))
+        sb, sc, sy, sx = padded.strides
+        windows = as_strided(padded, (a, a, c, b, th, tw), (sy, sx, sc, sb, m * sy, m * sx), writeable=False)
+        flat_tiles, flat_v, flat_m = tiles.reshape(a * a, c * n), v.reshape(a * a, c * n), wm.reshape(a * a, k * n)
+        exact = h == th * m and w == tw * m
+        target = out if exact else scratch.get("wino_out", (b, k, th * m, tw * m))
+        # (m_y, m_x, k, b, th, tw) view of the output tiles, matching the output transform's rows.
+        tile_view = target.reshape(b, k, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)
+
+        def gemm_in(c0, c1):
+            np.copyto(tiles[:, :, c0:c1], windows[:, :, c0:c1])
+            np.matmul(self.bt, flat_tiles[:, c0 * n:c1 * n], out=flat_v[:, c0 * n:c1 * n])
+
+        def gemm_out(part, k0, k1):
+            y = scratch.get(f"wino_y{part}", (m * m, (k1 - k0) * n))
             np.matmul(self.at, flat_m[:, k0 * n:k1 * n], out=y)
             np.copyto(tile_view[:, :, k0:k1], y.reshape(m, m, k1 - k0, b, th, tw))
             if not exact:
                 out[:, k0:k1] = target[:, k0:k1, :h, :w]
-            self.finish_channels(out, pooled, k0, k1)
-        run_parts(multiply_and_output, len(filter_parts))
+        return gemm_in, gemm_out
 
 
 def make_conv(layer, pool, method=None):

@@ -76,7 +76,7 @@ class _Engine:
         names = candidates(layer)
         if len(names) < 2:
             return None
-        key = tune.layer_key(layer, pool, x.shape[0], threads, names)
+        key = tune.layer_key(layer, pool, x.shape[0], threads)
         choice = tuner().known(key, names)
         if choice is None:
             ops = {name: make_conv(layer, pool, name) for name in names}

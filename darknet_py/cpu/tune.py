@@ -19,8 +19,9 @@ import subprocess
 import sys
 import time
 
-from . import blas_env
+from . import blas_env, jit
 
+JIT_VERSION = 2  # in the keys where numba is present; 2: Winograd's transforms compiled (winograd_kernels.py)
 # Timed runs of each candidate (interleaved, the order flipped each round) after one warm-up. The fastest
 # run decides: on a shared machine the other runs measure the neighbours as much as the method.
 ROUNDS = 6
@@ -128,11 +129,12 @@ def measure_openblas_cores():
     return speeds
 
 
-def layer_key(layer, pool, batch, threads, candidates):
+def layer_key(layer, pool, batch, threads):
     """What a measurement holds for: the conv's shape, the fused pool, batch, threads, the BLAS kernels, and
-    whether the compiled method was among the `candidates` (a choice made without numba is measured again)."""
+    whether numba's kernels took part (JIT_VERSION: a choice made without them, or with older ones, is measured
+    again)."""
     c, h, w = layer.in_shape
     fused = f" pool{pool.size}/{pool.stride}" if pool is not None and pool.type == "maxpool" else ""
-    compiled = " +direct3x3" if "direct3x3" in candidates else ""
+    compiled = f" +numba{JIT_VERSION}" if jit.available() else ""
     return (f"{os.environ.get(blas_env.CORETYPE_VAR, 'default')} t{threads} b{batch} {c}x{h}x{w} "
             f"-> {layer.filters} {layer.size}x{layer.size}/{layer.stride} p{layer.padding}{fused}{compiled}")

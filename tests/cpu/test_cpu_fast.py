@@ -14,7 +14,7 @@ import pytest
 import oracle
 from conftest import (CHAINED_TOLERANCE, ROOT, TOLERANCE, chained_errors, darknet_cfg, isolated_errors, needs_oracle,
                       relative_error)
-from darknet_py.cpu import blas, blas_env, conv, engine, threads, winograd
+from darknet_py.cpu import blas, blas_env, conv, engine, jit, threads, winograd
 from darknet_py.errors import DarknetError
 from darknet_py.network import Network
 from darknet_py.weights import write_random_weights
@@ -71,7 +71,13 @@ def test_winograd_tiles_are_correlations():
 
 @pytest.mark.parametrize("name,size,sections,methods", NETS, ids=[n[0] for n in NETS])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_fast_layers_match_the_reference(tmp_path, monkeypatch, name, size, sections, methods, batch):
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
+def test_fast_layers_match_the_reference(tmp_path, monkeypatch, name, size, sections, methods, batch, compiled):
+    """With numba (where installed) and without: Winograd's transforms compiled or as GEMMs."""
+    if not compiled:
+        monkeypatch.setattr(jit, "available", lambda: False)
+    elif not jit.available():
+        pytest.skip("numba is not installed (pip install .[fast])")
     _, _, net = build(tmp_path, name, size, sections)
     x = np.random.default_rng(1).random((batch,) + net.input_shape, dtype=np.float32)
     ref = [(layer.type, out) for layer, out in zip(net.layers, reference_outputs(net, x, monkeypatch))]
