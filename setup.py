@@ -17,7 +17,7 @@ setup(
         "gpu": ["cupy-cuda12x"],
         "mpi": ["mpi4py"],  # data-parallel training under mpirun (Open MPI from `make mpi`)
         "export": ["onnx"],  # darknet-py export onnx (darknet_py/export); nothing else needs it
-        "fast": ["numba"],  # the compiled 3x3 conv the CPU tuner may pick (darknet_py/cpu/compiled.py)
+        "fast": ["numba"],  # the CPU kernels compiled with numba (darknet_py/cpu/jit.py and the modules using it)
         # the export's proofs run the graphs in ONNX Runtime and OpenVINO (and OpenCV, installed anyway)
         "test": ["pytest", "pycocotools", "onnx", "onnxruntime", "openvino"],
     },
