@@ -88,7 +88,7 @@ def prepare(net, image):
 
 class Outputs(NamedTuple):
     """What a forward gave for one image, to be decoded (decode_outputs) while the network runs the next: the
-    detection layers' outputs of its batch (copies) and its row in them, or on a GPU its detections, decoded
+    detection layers' outputs of its batch and its row in them, or on a GPU its detections, decoded
     there."""
     w: int                # the image's size: the boxes are relative to it
     h: int
@@ -110,11 +110,11 @@ def forward_prepared(net, prepared, thresh=.5, hier_thresh=.5, before_decode=Non
     if all(p.on_gpu for p in prepared):
         net.gpu.forward_images([p.data for p in prepared])
     else:
-        net.forward(np.stack([letterbox_image(bgr_to_image(p.data), net.w, net.h) if p.on_gpu else p.data
-                              for p in prepared]))
+        net.forward(np.stack([letterbox_bgr(p.data, net.w, net.h) if p.on_gpu else p.data for p in prepared]))
     if before_decode is not None:
         before_decode(net)
-    layers = {i: to_numpy(layer.output).copy() for i, layer in enumerate(net.layers) if layer.type in DETECTION_TYPES}
+    # No copies: each forward gives these layers new output arrays (and FrameAverage and to_numpy new ones).
+    layers = {i: to_numpy(layer.output) for i, layer in enumerate(net.layers) if layer.type in DETECTION_TYPES}
     return [Outputs(w, h, layers, b) for b, (w, h) in enumerate(sizes)]
 
 

@@ -18,7 +18,7 @@ from .errors import ImageError, file_problem, shown
 
 # image.c: colors[6][3] and get_color, the palette of draw_detections.
 _COLORS = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 1], [0, 1, 0], [1, 1, 0], [1, 0, 0]], np.float32)
-_BYTE_TO_FLOAT = (np.arange(256) / 255.).astype(np.float32)  # (float)(byte/255.) for every byte value
+BYTE_TO_FLOAT = (np.arange(256) / 255.).astype(np.float32)  # (float)(byte/255.) for every byte value
 
 
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"  # SOI and EOI markers
@@ -98,7 +98,7 @@ def _truncated_jpeg(path):
 def bgr_to_image(bgr):
     """(H, W, 3) uint8 BGR -> (3, H, W) float32 RGB in [0, 1]: byte/255. is a double division rounded
     once to float, as in mat_to_image/load_image_stb (looked up: the same values, twice as fast)."""
-    return np.take(_BYTE_TO_FLOAT, bgr[:, :, ::-1].transpose(2, 0, 1))
+    return np.take(BYTE_TO_FLOAT, bgr[:, :, ::-1].transpose(2, 0, 1))
 
 
 def load_image(path):

@@ -24,6 +24,15 @@ def available():
     return numba() is not None
 
 
+def compiled_at_first_call(function, **options):
+    """`function` (a plain Python kernel) as numba's njit(nogil=True, cache=True, **options) makes it, compiled
+    at its first call rather than at import (numba must be present then)."""
+    @functools.cache
+    def kernel():
+        return numba().njit(nogil=True, cache=True, **options)(function)
+    return lambda *args: kernel()(*args)
+
+
 def compile_source(source, function, **options):
     """njit(**options) of `function` defined in the generated Python `source` (kernels unrolled for their
     constants). The source goes to a file in the tuning cache's folder, so that numba can cache its machine code

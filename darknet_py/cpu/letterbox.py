@@ -8,11 +8,9 @@ resize_image's two passes are kept as Darknet orders them, in float32: the horiz
 dy * q[iy + 1]. Its special cases - the last column copied, the last row with no second term, 1-pixel
 sides - become taps with weights (1, 0): 1 * p + 0 * q is exactly p for the finite p of an image.
 """
-import functools
-
 import numpy as np
 
-from ..image import _BYTE_TO_FLOAT, bgr_to_image, letterbox_image, letterbox_size
+from ..image import BYTE_TO_FLOAT, bgr_to_image, letterbox_image, letterbox_size
 from . import jit
 
 FILL = np.float32(.5)  # letterbox_image: the canvas colour
@@ -58,9 +56,7 @@ def _letterbox(bgr, table, cols, col_weights, rows, row_weights, out, x0, y0):
                 dst[x0 + x] = wu * upper[c, x] + wl * lower[c, x]
 
 
-@functools.cache
-def _kernel():
-    return jit.numba().njit(nogil=True, cache=True)(_letterbox)
+_kernel = jit.compiled_at_first_call(_letterbox)
 
 
 def letterbox_bgr(bgr, w, h):
@@ -75,5 +71,5 @@ def letterbox_bgr(bgr, w, h):
     if new_w > 0 and new_h > 0:  # a 4000x3 image letterboxed to 416 has no rows to place, as in Darknet
         cols, col_weights = taps(im_w, new_w, last_pair=False)
         rows, row_weights = taps(im_h, new_h, last_pair=True)
-        _kernel()(bgr, _BYTE_TO_FLOAT, cols, col_weights, rows, row_weights, out, (w - new_w) // 2, (h - new_h) // 2)
+        _kernel(bgr, BYTE_TO_FLOAT, cols, col_weights, rows, row_weights, out, (w - new_w) // 2, (h - new_h) // 2)
     return out

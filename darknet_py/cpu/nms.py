@@ -8,8 +8,6 @@ The IoU is box.c's box_iou with the float32 operations of boxes.box_iou in the s
 ternaries, which differ from min/max on NaN; a negative overlap gives an intersection of 0), so the kept
 boxes are the same, NaN boxes included: a NaN IoU suppresses nothing.
 """
-import functools
-
 import numpy as np
 
 from . import jit
@@ -41,9 +39,7 @@ def _greedy_keep(boxes, ranked, thresh):
     return keep
 
 
-@functools.cache
-def _kernel():
-    return jit.numba().njit(nogil=True, cache=True, error_model="numpy")(_greedy_keep)  # 0/0: NaN, as C
+_kernel = jit.compiled_at_first_call(_greedy_keep, error_model="numpy")  # 0/0: NaN, as C
 
 
 def available():
@@ -53,5 +49,4 @@ def available():
 def greedy_keep(boxes, ranked, thresh):
     """boxes (n, 4) float32 centre format; ranked: the indices to walk, best first. Returns a bool mask over
     `ranked`: True for the boxes kept (numba must be present)."""
-    return _kernel()(np.ascontiguousarray(boxes, np.float32), np.ascontiguousarray(ranked, np.int64),
-                     np.float32(thresh))
+    return _kernel(np.ascontiguousarray(boxes, np.float32), np.ascontiguousarray(ranked, np.int64), np.float32(thresh))
