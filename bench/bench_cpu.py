@@ -5,10 +5,11 @@
 Batch 1, random weights (weights.write_random_weights) and a random input, the same network for every
 engine: OpenCV's DNN module reads the cfg and weights (readNetFromDarknet, OpenCV 4.x: it is gone in 5),
 ONNX Runtime and OpenVINO (float32) run the graph `darknet-py export onnx` writes of them. For each row
-the engines are warmed up, then timed one after another run after run, the order flipped every run (so
-a busy machine slows all alike); the table gives medians and ours / the fastest peer. All get the same
-thread count. Also batch 8 in images/s, and the peak resident memory of a yolov2-416 inference process
-(VmHWM of a fresh subprocess - ru_maxrss would carry the parent's over exec - fast path and reference).
+the engines are warmed up, then timed in turns, a block of back-to-back runs each, the order flipped
+every round (so a busy machine slows all alike), each block after untimed runs of its own engine (ONNX
+Runtime's threads spin on after a run and would slow the engine timed next); the table gives medians and
+ours / the fastest peer. All get the same thread count. Also batch 8 in images/s, and the peak resident
+memory of a yolov2-416 inference process (VmHWM of a fresh subprocess - ru_maxrss would carry the parent's over exec - fast path and reference).
 The CPU (model, AVX-512 or AVX2) and the load average are printed with the table. Then the tuner's
 check (cpu/tune.py): for each conv of yolov2-tiny and yolov2 at 416, every candidate method timed beside
 the one the tuner chose, and the whole network tuned against the shape rules (DARKNET_PY_TUNE=0).
@@ -54,6 +55,13 @@ BATCH = 8            # images per pass in the batch rows (target: at least the f
 BATCH_ROWS = ["yolov2-tiny", "yolov2"]
 MEMORY_LIMIT_MB = 1024  # yolov2-416 inference under 1 GiB
 PEERS = ["OpenCV", "ORT", "OpenVINO"]
+# ONNX Runtime's pool spins on a core for about 40 ms after each run (38.9-42.7 ms of CPU in the 50-400 ms after a
+# yolov2-tiny forward, 2 threads, AMD EPYC): an engine timed right after it shares a core with it (our yolov2-tiny
+# forward took 55-59 ms there against 34 alone). Hence blocks of runs, each engine's own untimed runs first for
+# this long. Not idle time: after 100 ms of sleep our 2-thread forward takes several runs to come back to speed
+# (46, 37, 37, 35, 33 ms against 29-30 back to back), where the peers' spinning pools do not slow down.
+SETTLE_S = .06
+ROUNDS = 3
 
 MEMORY_PROBE = """
 import os, sys
@@ -84,16 +92,21 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def interleaved(fns, warmup, runs):
-    """Median seconds of each fn, timed alternately (order flipped every run) after warm-up."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
+def interleaved(fns, warmup, runs, rounds=ROUNDS):
+    """Median seconds of each fn: `runs` timed runs each, in `rounds` blocks of back-to-back runs, the engines
+    taking turns block by block (the order flipped every round). Each block starts with untimed runs for at
+    least SETTLE_S (`warmup` of them at least in the first round), so every engine is timed in its steady state,
+    as a video loop or a busy server runs it, and none in the wake of the engine before it."""
     times = [[] for _ in fns]
-    for r in range(runs):
-        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
-        for i in order:
-            times[i].append(timed(fns[i]))
+    for r in range(rounds):
+        share = runs // rounds + (r < runs % rounds)
+        for i in range(len(fns)) if r % 2 == 0 else reversed(range(len(fns))):
+            settled = time.perf_counter() + SETTLE_S
+            for _ in range(warmup if r == 0 else 1):
+                fns[i]()
+            while time.perf_counter() < settled:
+                fns[i]()
+            times[i] += [timed(fns[i]) for _ in range(share)]
     return [float(np.median(t)) for t in times]
 
 

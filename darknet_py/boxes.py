@@ -7,6 +7,7 @@ probability per class. Arithmetic is float32 where Darknet's is float, so thresh
 """
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,6 +25,34 @@ class Detection:
     objectness: float
     prob: np.ndarray        # (classes,) float32, 0 where below the threshold
     sort_class: int = -1
+
+
+class BoxArrays(NamedTuple):
+    """A list of Detections as three arrays, a row each: what the decoders compute, before (or instead of) the
+    one object per box a Detection list makes. A yolov2 frame has 845 boxes, and making their objects holds
+    Python's lock long enough to slow a forward running beside it (the demo: nms_obj_above)."""
+    bbox: np.ndarray        # (n, 4) float32
+    objectness: np.ndarray  # (n,) float32
+    prob: np.ndarray        # (n, classes) float32
+
+    def detections(self, rows=None):
+        """The Detections of these rows (all by default), in that order; each one's bbox and prob are views of
+        its row."""
+        objectness = self.objectness.tolist()
+        return [Detection(self.bbox[i], objectness[i], self.prob[i])
+                for i in (range(len(objectness)) if rows is None else rows)]
+
+    @classmethod
+    def of(cls, dets):
+        """The arrays of a Detection list."""
+        if not dets:
+            return cls(np.zeros((0, 4), F32), np.zeros(0, F32), np.zeros((0, 0), F32))
+        return cls(np.stack([d.bbox for d in dets]).astype(F32), np.array([d.objectness for d in dets], F32),
+                   np.stack([d.prob for d in dets]).astype(F32))
+
+    @classmethod
+    def concatenate(cls, parts):
+        return cls(*(np.concatenate(arrays) for arrays in zip(*parts))) if len(parts) != 1 else parts[0]
 
 
 INT_MIN = -2 ** 31
@@ -53,15 +82,22 @@ def pixel_box(bbox, im_w, im_h):
 
 def region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
                       class_map=None, output=None):
-    """_region_detections with C's float semantics: a degenerate network's exp(tw) overflows to inf silently."""
+    """region_boxes as a Detection list."""
+    return region_boxes(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh, relative, class_map,
+                        output).detections()
+
+
+def region_boxes(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
+                 class_map=None, output=None):
+    """_region_boxes with C's float semantics: a degenerate network's exp(tw) overflows to inf silently."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh, relative,
-                                  class_map, output)
+        return _region_boxes(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh, relative,
+                             class_map, output)
 
 
-def _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
-                       class_map=None, output=None):
-    """get_region_detections for one image of the batch, then correct_region_boxes (letterbox inverse).
+def _region_boxes(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hier_thresh=.5, relative=True,
+                  class_map=None, output=None):
+    """get_region_detections for one image of the batch, then correct_region_boxes (letterbox inverse): BoxArrays.
 
     One detection per anchor and cell, in Darknet's order (anchor-major). For tree models, either the
     `class_map` columns (e.g. COCO's 80 through coco9k.map) or the single hierarchy_top_prediction class.
@@ -95,12 +131,16 @@ def _region_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, hie
         scaled = scale[:, None] * p
         probs = np.where((scale[:, None] > thresh) & (scaled > thresh), scaled, F32(0))
     boxes = correct_boxes(boxes.reshape(-1, 4), im_w, im_h, net_w, net_h, relative)
-    objectness = np.where(scale > thresh, scale, F32(0)).tolist()
-    return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness, probs.astype(F32))]
+    return BoxArrays(boxes, np.where(scale > thresh, scale, F32(0)), probs.astype(F32))
 
 
 def yolo_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relative=True, output=None):
-    """get_yolo_detections for one image of the batch, then correct_yolo_boxes (the letterbox inverse).
+    """yolo_boxes as a Detection list."""
+    return yolo_boxes(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relative, output).detections()
+
+
+def yolo_boxes(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relative=True, output=None):
+    """get_yolo_detections for one image of the batch, then correct_yolo_boxes (the letterbox inverse): BoxArrays.
 
     Only the predictions with objectness above thresh, cell by cell and within a cell anchor by anchor
     (Darknet's order); class probabilities objectness * p(class), kept above thresh. Anchors are in
@@ -124,12 +164,16 @@ def yolo_detections(layer, batch_index, im_w, im_h, net_w, net_h, thresh, relati
     objectness = out[:, 4]
     probs = objectness[:, None] * out[:, 5:]
     probs = np.where(probs > F32(thresh), probs, F32(0))
-    boxes = correct_boxes(boxes, im_w, im_h, net_w, net_h, relative)
-    return [Detection(box, obj, prob) for box, obj, prob in zip(boxes, objectness.tolist(), probs)]
+    return BoxArrays(correct_boxes(boxes, im_w, im_h, net_w, net_h, relative), objectness, probs)
 
 
 def detection_detections(layer, batch_index, w, h, thresh, output=None):
-    """get_detection_detections (YOLOv1) for one image: one detection per cell and box, cell-major; boxes
+    """detection_boxes as a Detection list."""
+    return detection_boxes(layer, batch_index, w, h, thresh, output).detections()
+
+
+def detection_boxes(layer, batch_index, w, h, thresh, output=None):
+    """get_detection_detections (YOLOv1) for one image, as BoxArrays: one detection per cell and box, cell-major; boxes
     times w, h (1, 1 for relative boxes), objectness the raw confidence, class probabilities confidence *
     p(class) kept above thresh. No letterbox correction: a YOLOv1 input is a plain resize (examples/yolo.c)."""
     out = _output(layer, output)[batch_index].reshape(-1).astype(F32, copy=False)
@@ -146,13 +190,17 @@ def detection_detections(layer, batch_index, w, h, thresh, output=None):
                       (raw[..., 3].astype(np.float64) ** power * h).astype(F32)], axis=-1)
     p = scale[:, :, None] * probs
     p = np.where(p > F32(thresh), p, F32(0))
-    return [Detection(box, obj, prob)
-            for box, obj, prob in zip(boxes.reshape(-1, 4), scale.reshape(-1).tolist(), p.reshape(-1, classes))]
+    return BoxArrays(boxes.reshape(-1, 4), scale.reshape(-1), p.reshape(-1, classes))
 
 
 def get_network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, relative=True, class_map=None,
                       outputs=None):
-    """get_network_boxes (fill_network_boxes): the detections of every [yolo], [region] and [detection] layer
+    """network_boxes as a Detection list."""
+    return network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh, relative, class_map, outputs).detections()
+
+
+def network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, relative=True, class_map=None, outputs=None):
+    """get_network_boxes (fill_network_boxes), as BoxArrays: the detections of every [yolo], [region] and [detection] layer
     of `net`, in layer order, for image `batch_index` of the last forward (of size im_w x im_h), or of
     `outputs` ({layer index: its batch's output}, kept from a forward: a pipeline decodes one frame while the
     network runs the next).
@@ -163,18 +211,18 @@ def get_network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, rela
     (detector test, valid) get boxes off the image; we follow examples/yolo.c, which resizes and asks for
     w, h = 1, 1 or the image size (see detector.letterboxes).
     """
-    dets = []
+    parts = []
     for i, layer in enumerate(net.layers):
         output = outputs[i] if outputs is not None and layer.type in DETECTION_TYPES else None
         if layer.type == "yolo":
-            dets += yolo_detections(layer, batch_index, im_w, im_h, net.w, net.h, thresh, relative, output)
+            parts.append(yolo_boxes(layer, batch_index, im_w, im_h, net.w, net.h, thresh, relative, output))
         elif layer.type == "region":
-            dets += region_detections(layer, batch_index, im_w, im_h, net.w, net.h, thresh, hier_thresh, relative,
-                                      class_map, output)
+            parts.append(region_boxes(layer, batch_index, im_w, im_h, net.w, net.h, thresh, hier_thresh, relative,
+                                      class_map, output))
         elif layer.type == "detection":
             w, h = (1, 1) if relative else (im_w, im_h)
-            dets += detection_detections(layer, batch_index, w, h, thresh, output)
-    return dets
+            parts.append(detection_boxes(layer, batch_index, w, h, thresh, output))
+    return BoxArrays.concatenate(parts) if parts else BoxArrays.of([])
 
 
 def detections_from_rows(indices, rows, total):
@@ -227,18 +275,25 @@ def box_iou(a, b):
         return (inter / (aw * ah + bw * bh - inter)).astype(F32)
 
 
-def _drop_empty(dets):
-    """do_nms_*: move detections with objectness 0 to the end (the same swap loop) and keep the rest."""
-    dets = list(dets)
-    k = len(dets) - 1
+def _empty_last(objectness):
+    """do_nms_*'s swap loop, which moves the detections of objectness 0 to the end: (the indices of the others, in
+    the order it leaves them; the indices of the empty ones)."""
+    order = list(range(len(objectness)))
+    k = len(order) - 1
     i = 0
     while i <= k:
-        if dets[i].objectness == 0:
-            dets[i], dets[k] = dets[k], dets[i]
+        if objectness[order[i]] == 0:
+            order[i], order[k] = order[k], order[i]
             k -= 1
         else:
             i += 1
-    return dets[:k + 1], dets[k + 1:]
+    return order[:k + 1], order[k + 1:]
+
+
+def _drop_empty(dets):
+    """do_nms_*: move detections with objectness 0 to the end and keep the rest (lists of both)."""
+    live, empty = _empty_last([d.objectness for d in dets])
+    return [dets[i] for i in live], [dets[i] for i in empty]
 
 
 def iou_matrix(boxes):
@@ -297,19 +352,40 @@ def do_nms_sort(dets, classes, thresh=NMS_THRESH):
     return [live[i] for i in order] + empty
 
 
+def _nms_obj_order(bbox, objectness, thresh):
+    """do_nms_obj on a list's boxes (n, 4) and objectness (Python floats): (the live detections' indices sorted by
+    objectness, best first - a stable sort, as glibc's qsort; which of them no better box suppresses; the indices
+    of the empty ones, which go last)."""
+    live, empty = _empty_last(objectness)
+    if not live:
+        return live, np.zeros(0, bool), empty
+    live.sort(key=lambda i: -objectness[i])
+    return live, _Overlaps(np.asarray(bbox, F32).reshape(-1, 4)[live], thresh).keep(np.arange(len(live))), empty
+
+
 def do_nms_obj(dets, classes, thresh):
     """Sort by objectness; a box overlapping a better one by more than thresh loses every class."""
-    live, empty = _drop_empty(dets)
-    if not live:
-        return empty
-    for d in live:
-        d.sort_class = -1
-    live.sort(key=lambda d: -d.objectness)
-    keep = _Overlaps([d.bbox for d in live], thresh).keep(np.arange(len(live)))
-    for d in (d for d, k in zip(live, keep) if not k):
-        d.objectness = 0
-        d.prob[:] = 0
-    return live + empty
+    if not dets:
+        return []
+    live, keep, empty = _nms_obj_order([d.bbox for d in dets], [d.objectness for d in dets], thresh)
+    for i, kept in zip(live, keep):
+        dets[i].sort_class = -1
+        if not kept:
+            dets[i].objectness = 0
+            dets[i].prob[:] = 0
+    return [dets[i] for i in live + empty]
+
+
+def nms_obj_above(boxes, nms, thresh):
+    """The Detections with a class above thresh that do_nms_obj(boxes.detections(), _, nms) leaves (nms=0: no NMS),
+    in its order: everything demo.c prints, draws and writes of a frame, with objects made for those alone.
+    (Boxes it suppresses lose every class, so the kept live ones are all that can be above thresh, then the
+    empty ones, whose probabilities the decoders left 0.)"""
+    order = np.arange(len(boxes.objectness))
+    if nms:
+        live, keep, empty = _nms_obj_order(boxes.bbox, boxes.objectness.tolist(), nms)
+        order = np.concatenate([np.asarray(live, np.intp)[keep], np.asarray(empty, np.intp)])
+    return boxes.detections(order[(boxes.prob[order] > thresh).any(axis=1)].tolist())
 
 
 def classes_above(dets, thresh):

@@ -3,7 +3,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .boxes import DETECTION_TYPES, NMS_THRESH, classes_above, do_nms_sort, get_network_boxes, pixel_box
+from .boxes import (DETECTION_TYPES, NMS_THRESH, BoxArrays, classes_above, do_nms_sort, get_network_boxes,
+                    network_boxes, nms_obj_above, pixel_box)
 from .cfg import data_path, read_data_cfg
 from .cpu.letterbox import letterbox_bgr
 from .data.lists import read_names
@@ -125,6 +126,17 @@ def decode_outputs(net, outputs, thresh=.5, hier_thresh=.5, nms=NMS_THRESH):
     if dets is None:
         dets = get_network_boxes(net, outputs.index, outputs.w, outputs.h, thresh, hier_thresh, outputs=outputs.layers)
     return do_nms_sort(dets, detection_classes(net), nms) if nms else dets
+
+
+def frame_detections(net, outputs, thresh, hier_thresh, nms):
+    """demo.c's detections of one frame's Outputs: get_network_boxes, do_nms_obj (nms=0: none), and of those the
+    ones with a class above thresh, which is all the demo prints, draws and writes (boxes.nms_obj_above: on
+    arrays, so that decoding a frame holds Python's lock as little as it can beside the next forward)."""
+    if outputs.dets is not None:
+        boxes = BoxArrays.of(outputs.dets)
+    else:
+        boxes = network_boxes(net, outputs.index, outputs.w, outputs.h, thresh, hier_thresh, outputs=outputs.layers)
+    return nms_obj_above(boxes, nms, thresh)
 
 
 def detect_prepared(net, prepared, thresh=.5, hier_thresh=.5, nms=NMS_THRESH, before_decode=None):

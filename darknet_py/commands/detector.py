@@ -94,8 +94,7 @@ def demo(args):
     """demo.c on a video file, stream URL, image sequence (frames/%06d.jpg) or camera (-c N): capture, letterbox,
     detection and drawing/writing run concurrently (video/pipeline.py); each frame's detections come from the
     network outputs averaged over its last -avgframes frames (3, demo.c; video/average.py), then do_nms_obj(.4)."""
-    from ..boxes import do_nms_obj
-    from ..detector import decode_outputs, detection_classes, forward_prepared, prepare
+    from ..detector import detection_classes, forward_prepared, frame_detections, prepare
     from ..video import writers
     from ..video.average import DEMO_FRAMES, MAX_FRAMES, FrameAverage
     from ..video.pipeline import Pipeline
@@ -123,8 +122,7 @@ def demo(args):
     names_path = data_path(read_data_cfg(data).get("names", "data/names.list"), data)
     names = read_names(names_path)
     net = load_network(cfg, weights, flags)
-    classes = detection_classes(net)
-    check_names(names, classes, names_path)
+    check_names(names, detection_classes(net), names_path)
     average = FrameAverage(avgframes)
 
     def detect(prepared):
@@ -133,8 +131,7 @@ def demo(args):
         return outputs
 
     def decode(outputs):  # in a stage of its own: the next forward does not wait for it
-        dets = decode_outputs(net, outputs, thresh, hier, 0)
-        return do_nms_obj(dets, classes, nms) if nms else dets
+        return frame_detections(net, outputs, thresh, hier, nms)
     outputs = D.DemoOutputs(names, thresh, ext_output, benchmark)
     try:
         if not benchmark:
