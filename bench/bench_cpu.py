@@ -9,10 +9,11 @@ the engines are warmed up, then timed in turns, a block of back-to-back runs eac
 every round (so a busy machine slows all alike), each block after untimed runs of its own engine (ONNX
 Runtime's threads spin on after a run and would slow the engine timed next); the table gives medians and
 ours / the fastest peer. All get the same thread count. Also batch 8 in images/s, and the peak resident
-memory of a yolov2-416 inference process (VmHWM of a fresh subprocess - ru_maxrss would carry the parent's over exec - fast path and reference).
-The CPU (model, AVX-512 or AVX2) and the load average are printed with the table. Then the tuner's
-check (cpu/tune.py): for each conv of yolov2-tiny and yolov2 at 416, every candidate method timed beside
-the one the tuner chose, and the whole network tuned against the shape rules (DARKNET_PY_TUNE=0).
+memory of a yolov2-416 inference process (VmHWM of a fresh subprocess - ru_maxrss would carry the parent's
+over exec - fast path and reference). The CPU (model, AVX-512 or AVX2) and the load average are printed
+with the table. Then the tuner's check (cpu/tune.py): for each conv of yolov2-tiny and yolov2 at 416, every
+candidate method timed beside the one the tuner chose, and the whole network tuned against the shape rules
+(DARKNET_PY_TUNE=0).
 --busy P runs P busy-looping processes beside the engines (cores shared with other work).
 --avx2 runs the AVX2 kernels where the CPU has AVX-512: OPENBLAS_CORETYPE=Haswell for us,
 OPENCV_CPU_DISABLE for OpenCV; ONNX Runtime and OpenVINO choose their kernels themselves (no switch).

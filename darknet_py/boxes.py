@@ -200,10 +200,10 @@ def get_network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, rela
 
 
 def network_boxes(net, batch_index, im_w, im_h, thresh, hier_thresh=.5, relative=True, class_map=None, outputs=None):
-    """get_network_boxes (fill_network_boxes), as BoxArrays: the detections of every [yolo], [region] and [detection] layer
-    of `net`, in layer order, for image `batch_index` of the last forward (of size im_w x im_h), or of
-    `outputs` ({layer index: its batch's output}, kept from a forward: a pipeline decodes one frame while the
-    network runs the next).
+    """get_network_boxes (fill_network_boxes), as BoxArrays: the detections of every [yolo], [region] and
+    [detection] layer of `net`, in layer order, for image `batch_index` of the last forward (of size
+    im_w x im_h), or of `outputs` ({layer index: its batch's output}, kept from a forward: a pipeline decodes
+    one frame while the network runs the next).
 
     [yolo] and [region] boxes undo the letterbox and are relative to the image, or in its pixels when not
     `relative`. [detection] (YOLOv1) boxes are relative, or in image pixels: Darknet's fill_network_boxes

@@ -86,4 +86,5 @@ def test_a_frames_detections_as_the_demo_decoded_them(name, random_weights):
 def test_detections_are_views_of_their_rows():
     boxes = box_arrays(4, 3)
     d = boxes.detections([2])[0]
-    assert isinstance(d, Detection) and np.shares_memory(d.prob, boxes.prob) and d.objectness == float(boxes.objectness[2])
+    assert isinstance(d, Detection) and np.shares_memory(d.prob, boxes.prob)
+    assert d.objectness == float(boxes.objectness[2])

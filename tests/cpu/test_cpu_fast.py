@@ -91,6 +91,22 @@ def test_fast_layers_match_the_reference(tmp_path, monkeypatch, name, size, sect
         assert error < TOLERANCE, f"layer {i} {kind}"
 
 
+@pytest.mark.parametrize("name,size,sections,methods", NETS[:4], ids=[n[0] for n in NETS[:4]])
+def test_every_candidate_method_matches_the_reference(tmp_path, monkeypatch, name, size, sections, methods):
+    """What the tuner may pick: each candidate of each conv (its fused maxpool too) on the reference's input."""
+    _, _, net = build(tmp_path, name, size, sections)
+    x = np.random.default_rng(2).random((2,) + net.input_shape, dtype=np.float32)
+    ref = reference_outputs(net, x, monkeypatch)
+    for i, layer in enumerate(net.layers):
+        pool = net.layers[i + 1] if i + 1 < len(net.layers) else None
+        for method in conv.candidates(layer) if layer.type == "convolutional" else []:
+            op = conv.make_conv(layer, pool, method)
+            out = op(ref[i - 1] if i else x, conv.Scratch(), 2)
+            assert relative_error(layer.output, ref[i]) < TOLERANCE, f"layer {i} {method}"
+            if op.pool is not None:
+                assert relative_error(out, ref[i + 1]) < TOLERANCE, f"layer {i} {method}'s pool"
+
+
 def test_new_weights_are_picked_up(tmp_path, monkeypatch):
     _, _, net = build(tmp_path, "reload", (44, 40, 8), [conv_section(16), conv_section(8, k=1)])
     x = np.random.default_rng(2).random((1,) + net.input_shape, dtype=np.float32)
