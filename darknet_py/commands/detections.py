@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..boxes import classes_above, pixel_box
+from ..boxes import pixel_box
 from ..data.lists import label_path, read_paths
 from ..detector import above, detect_prepared, prepare
 from ..errors import DarknetError, shown
@@ -268,7 +268,8 @@ class DemoOutputs:
         return None if self.second is None else (self.done - 1) / max(time.time() - self.second, 1e-9)
 
     def add(self, item):
-        """Returns False when the window asks to stop (ESC)."""
+        """Print, draw and write one frame; item.result: its detections with a class above the threshold, all and
+        only those (detector.frame_detections). Returns False when the window asks to stop (ESC)."""
         now = time.time()
         if self.done == 1:
             self.second = now
@@ -277,8 +278,7 @@ class DemoOutputs:
         if self.benchmark:
             print(f"FPS:{self.fps:.1f} \t AVG_FPS:{self.rate():.1f}")
             return True
-        frame = item.frame
-        dets = [d for d, _ in classes_above(item.result, self.thresh)]  # what is printed, drawn and written
+        frame, dets = item.frame, item.result
         h, w = frame.bgr.shape[:2]
         print(f"\nFrame {frame.index}: FPS:{self.fps:.1f}\nObjects:\n")
         for line in object_lines(dets, self.names, w, h, self.thresh, self.ext_output):
