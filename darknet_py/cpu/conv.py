@@ -241,18 +241,19 @@ class Direct(FastConv):
 
 class Direct3x3(FastConv):
     """3x3 stride 1 straight from the padded input rows, no im2col (compiled.py, numba): the image's rows
-    split over the threads; bias, leaky or linear, and a 2x2/2 pool inside the kernel; other activations
+    split over the threads, each padding the input rows under its own (a section fewer than padding the whole
+    map first, and in its cache); bias, leaky or linear, and a 2x2/2 pool inside the kernel; other activations
     and pools after it, on the rows it wrote."""
 
     def __init__(self, layer, pool):
         super().__init__(layer, pool)
-        self.kernel = compiled.conv3x3(*compiled.block_sizes(*self.weights.shape[:2]))
+        self.kernel = compiled.conv3x3(compiled.block_size(self.weights.shape[0]))
         self.activation_inside = layer.activation in ("leaky", "linear")
         self.slope = LEAKY_SLOPE if layer.activation == "leaky" else np.float32(1)
         self.pool_inside = self.pool is not None and self.pool.size == 2 and self.activation_inside
 
     def run(self, x, out, pooled, scratch, threads):
-        padded = padded_windows(self.layer, x, scratch, threads)
+        c, w, pad = x.shape[1], out.shape[3], self.layer.padding
         p = self.pool.stride if self.pool is not None else 1
         tasks = [(bi, r0, r1) for bi in range(x.shape[0]) for r0, r1 in split(out.shape[2], threads, p)]
         parts = min(threads, len(tasks))
@@ -260,14 +261,29 @@ class Direct3x3(FastConv):
 
         def part(i):
             for bi, r0, r1 in tasks[i::parts]:
-                self.kernel(padded[bi], self.weights, self.bias, out[bi], pooled[bi] if self.pool_inside else no_pool,
-                            r0, r1, self.slope)
-                rows = out[bi:bi + 1, :, r0:r1]
+                rows = scratch.get(f"direct3x3_rows{i}", (c, r1 - r0 + 2, w + 2))
+                fill_rows(rows, x[bi], r0 - pad, pad)
+                self.kernel(rows, self.weights, self.bias, out[bi], pooled[bi] if self.pool_inside else no_pool,
+                            r0, r1, r0, self.slope)
+                done = out[bi:bi + 1, :, r0:r1]
                 if not self.activation_inside:  # the kernel wrote the linear sums
-                    finish(rows, None, self.layer.activation)
+                    finish(done, None, self.layer.activation)
                 if pooled is not None and not self.pool_inside:
-                    pool_into(pooled[bi:bi + 1, :, r0 // p:min(pooled.shape[2], r1 // p)], rows, p)
+                    pool_into(pooled[bi:bi + 1, :, r0 // p:min(pooled.shape[2], r1 // p)], done, p)
         run_parts(part, parts)
+
+
+def fill_rows(rows, image, top, pad):
+    """rows (C, n, W) = rows top .. top+n-1 of image (C, h, w) from column pad on, zero elsewhere (above,
+    below and beside the map)."""
+    h, w = image.shape[1:]
+    lo, hi = max(top, 0), min(top + rows.shape[1], h)
+    rows[:, :lo - top] = 0
+    rows[:, hi - top:] = 0
+    middle = rows[:, lo - top:hi - top]
+    middle[:, :, :pad] = 0
+    middle[:, :, pad + w:] = 0
+    middle[:, :, pad:pad + w] = image[:, lo:hi]
 
 
 class Winograd(FastConv):

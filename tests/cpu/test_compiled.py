@@ -22,8 +22,9 @@ needs_numba = pytest.mark.skipif(not jit.available(), reason="numba is not insta
 POOL_UNPADDED = POOL + "padding=0\n"  # every window inside the map: fused into the conv
 UNPADDED = "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=0\nactivation=leaky\n"
 
-# (name, input (w, h, c), sections): RGB in one pass and one channel at a time; 4, 2 and 1 filters a pass;
-# the 2x2 pool in the kernel, a 3x3 one and a logistic conv's pool after it; pad 0; odd sizes.
+# (name, input (w, h, c), sections): 2 and 1 filters a pass (16, 6, 8 and 5 filters); two rows a pass with an
+# odd last row alone (heights 21 and 17, and the row splits of 3 threads); the 2x2 pool in the kernel, a 3x3 one
+# and a logistic conv's pool after it; pad 0; odd sizes.
 NETS = [
     ("rgb+pool", (50, 34, 3), [conv_section(16), POOL.format(k=2, s=2), conv_section(6, act="linear", bn=False)]),
     ("channels+pool3", (27, 21, 8), [conv_section(5), POOL_UNPADDED.format(k=3, s=3)]),

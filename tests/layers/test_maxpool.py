@@ -36,3 +36,17 @@ def test_stride_one_windows(tmp_path, size, padding, hw):
     np.testing.assert_array_equal(layer.forward(x, net), want)
     net.train = True
     np.testing.assert_array_equal(layer.forward(x, net), want)
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 4), (4, 1), (2, 2), (3, 5)])
+def test_two_by_two_stride_one_on_thin_maps(tmp_path, hw):
+    """The 2x2/1 inference pass works on the flattened maps and mends each row's and map's last windows: maps of
+    one row or column, and a NaN in a corner, which must reach only the windows over it."""
+    h, w = hw
+    cfg = tmp_path / "pool.cfg"
+    cfg.write_text(f"[net]\nwidth={w}\nheight={h}\nchannels=3\n" + section("maxpool", size=2, stride=1))
+    net = Network.from_cfg(cfg)
+    x = np.random.default_rng(1).standard_normal((2, 3, h, w), dtype=np.float32)
+    x[1, 2, h - 1, w - 1] = np.nan
+    want = scan(x, 2, 1, 1, h, w)
+    np.testing.assert_array_equal(net.layers[0].forward(x, net), want)
