@@ -12,7 +12,10 @@ after their first frame, which carries each one's warm-up (the demo's closing li
 counts loading the network). The bare forward is Network.forward on one letterboxed frame at batch 1 in this
 process (median of 15 after warm-up); `-batch 4` is the demo's throughput mode (4 frames per forward). Each is
 run `--rounds` times, alternately, and the best round kept (the others on a shared machine only slow it). Peak
-resident memory is each process's own (wait4's ru_maxrss).
+resident memory is each process's own (wait4's ru_maxrss). `detector test` is timed after its first forward (its
+closing line's rate after the first -batch images), which carries the warm-up: where the tuning cache has no
+entry for that batch size and thread count yet, the tuner measures each layer there (about 20 s for
+yolov2-tiny at batch 8 on one thread).
 """
 import argparse
 import os

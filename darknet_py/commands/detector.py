@@ -48,6 +48,7 @@ def test(args):
         numbered = list(enumerate(inputs.paths)) if world is not None else enumerate(inputs.paths)
         records = D.JsonArray(json_out) if json_out and distributed.is_main(world) else None
         failed, done, began = [], 0, time.time()
+        warm = None  # (when, images done) at the first forward's end: it pays for the warm-up (tuning, compiling)
         try:
             with Progress("detector test", inputs.total, enabled=False if inputs.interactive else None) as bar:
                 results = distributed.in_order(world, numbered, batch, lambda part: tester.run(part, threaded))
@@ -62,19 +63,24 @@ def test(args):
                         if records:
                             records.add(result.record)
                         done += 1
+                    if n + 1 == batch:
+                        warm = time.time(), done
                     bar(n + 1)
         finally:
             if records:
                 records.close()
         if done:
-            print(_summary(done, "images", time.time() - began), file=sys.stderr)
+            now = time.time()
+            steady = (done - warm[1]) / max(now - warm[0], 1e-9) if warm and done > warm[1] else None
+            print(_summary(done, "images", now - began, steady, first=batch), file=sys.stderr)
         if failed:
             raise DarknetError(f"{len(failed)} of {n + 1} images could not be read (the first: {failed[0]})")
 
 
-def _summary(count, unit, seconds, steady=None):
-    """The closing line; `steady`: the rate after the first item, which pays for the warm-up."""
-    after = f", {steady:.1f} {unit}/s after the first" if steady is not None else ""
+def _summary(count, unit, seconds, steady=None, first=1):
+    """The closing line; `steady`: the rate after the first `first` items (a forward's worth), which pay for the
+    warm-up."""
+    after = f", {steady:.1f} {unit}/s after the first{f' {first}' if first > 1 else ''}" if steady is not None else ""
     return f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s{after})"
 
 

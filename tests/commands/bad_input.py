@@ -961,7 +961,7 @@ def many_image_cases():
         Case("image", "ok-test-folder-list-batch", lambda w, f: tests(
             w, [images_in("a.jpg", "b.png", "c.jpg")(w, f)], ["-batch", "2", "-out", f / "drawn", "-json",
                                                                f / "r.json", "-save_labels", "-ext_output"]),
-             (r"(?m)^3 images in ",), ok=True),
+             (r"(?m)^3 images in [\d.]+ s \([\d.]+ images/s, [\d.]+ images/s after the first 2\)$",), ok=True),
         Case("image", "ok-test-list",
              lambda w, f: tests(w, [], ["-list", _list(f, [w.image, w.image1]), "-batch", "3"]),
              (r"Predicted in",), ok=True),
