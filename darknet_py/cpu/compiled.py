@@ -13,8 +13,8 @@ the 2 x BLOCK output rows. The first pass starts from the bias, the last applies
 Measured on an AMD EPYC (Zen 4, AVX-512), one thread, yolov2-tiny's first two layers: one output row and 4
 filters a pass took 2.82 and 5.17 ms, two rows and 2 filters 2.32 and 4.61 (yolov2's 32 -> 64 at 208: 19.9
 against 17.6). Several input channels a pass were slower still (3.58 ms on the first layer with RGB in one pass:
-its 108 weights do not fit the 32 vector registers), and larger blocks of rows or filters fell out of LLVM's
-vectoriser (11-12 GFLOP/s).
+its 108 weights do not fit the 32 vector registers). Four rows a pass fell out of LLVM's vectoriser (11-12
+GFLOP/s), and 8 filters a pass ran at 42-59 GFLOP/s against 64-91.
 
 The kernels are generated per BLOCK: the unrolled taps are what keeps the weights in registers
 (jit.compile_source: a process compiles a kernel once per machine, ~2 s). Only FMA contraction is allowed (no
