@@ -163,15 +163,17 @@ class Pointwise(FastConv):
         run_parts(part, len(ranges))
 
 
-def fill_padded(padded, x, pad, c0, c1):
-    """Copy channels c0:c1 of x into the middle of `padded` and zero the rest of those channels."""
-    h, w = x.shape[2:]
-    dst = padded[:, c0:c1]
-    dst[:, :, :pad] = 0
-    dst[:, :, h + pad:] = 0
-    dst[:, :, pad:h + pad, :pad] = 0
-    dst[:, :, pad:h + pad, w + pad:] = 0
-    dst[:, :, pad:h + pad, pad:w + pad] = x[:, c0:c1]
+def fill_rows(rows, image, top, pad):
+    """rows (..., n, W) = rows top .. top+n-1 of image (..., h, w) from column pad on, zero elsewhere (above,
+    below and beside the map): a whole padded map with top = -pad and n >= h + pad."""
+    h, w = image.shape[-2:]
+    lo, hi = max(top, 0), min(top + rows.shape[-2], h)
+    rows[..., :lo - top, :] = 0
+    rows[..., hi - top:, :] = 0
+    middle = rows[..., lo - top:hi - top, :]
+    middle[..., :pad] = 0
+    middle[..., pad + w:] = 0
+    middle[..., pad:pad + w] = image[..., lo:hi, :]
 
 
 def padded_windows(layer, x, scratch, threads):
@@ -183,7 +185,11 @@ def padded_windows(layer, x, scratch, threads):
     ph, pw = (oh - 1) * s + size, (ow - 1) * s + size
     padded = scratch.get("direct_pad", (b, c, max(ph, h + pad), max(pw, w + pad)))
     channel_parts = split(c, threads)
-    run_parts(lambda i: fill_padded(padded, x, pad, *channel_parts[i]), len(channel_parts))
+
+    def fill(i):
+        c0, c1 = channel_parts[i]
+        fill_rows(padded[:, c0:c1], x[:, c0:c1], -pad, pad)
+    run_parts(fill, len(channel_parts))
     return padded
 
 
@@ -273,19 +279,6 @@ class Direct3x3(FastConv):
         run_parts(part, parts)
 
 
-def fill_rows(rows, image, top, pad):
-    """rows (C, n, W) = rows top .. top+n-1 of image (C, h, w) from column pad on, zero elsewhere (above,
-    below and beside the map)."""
-    h, w = image.shape[1:]
-    lo, hi = max(top, 0), min(top + rows.shape[1], h)
-    rows[:, :lo - top] = 0
-    rows[:, hi - top:] = 0
-    middle = rows[:, lo - top:hi - top]
-    middle[:, :, :pad] = 0
-    middle[:, :, pad + w:] = 0
-    middle[:, :, pad:pad + w] = image[:, lo:hi]
-
-
 class Winograd(FastConv):
     """3x3 stride 1 pad 1 by F(m x m, 3 x 3): two phases, input tiles split by channel, then GEMMs,
     output tiles, bias, activation and pool split by output channel. The tile transforms are compiled where
@@ -314,7 +307,7 @@ class Winograd(FastConv):
 
         def transform_input(i):
             c0, c1 = channel_parts[i]
-            fill_padded(padded, x, 1, c0, c1)
+            fill_rows(padded[:, c0:c1], x[:, c0:c1], -1, 1)
             transform_in(c0, c1)
         run_parts(transform_input, len(channel_parts))
 
