@@ -20,10 +20,11 @@ The kernels are generated per BLOCK: the unrolled taps are what keeps the weight
 (jit.compile_source: a process compiles a kernel once per machine, ~2 s). Only FMA contraction is allowed (no
 reassociation): the taps add up in a fixed order, as the reference's do.
 """
+import functools
+
 from . import jit
 
 BLOCKS = (2, 1)  # output channels a pass: the largest of these that divides the filter count
-_kernels = {}
 
 
 def block_size(filters):
@@ -84,8 +85,7 @@ def kernel_source(block):
     return "\n".join(lines) + "\n"
 
 
+@functools.cache
 def conv3x3(block):
     """The compiled kernel for BLOCK output channels a pass, built at its first use in this process."""
-    if block not in _kernels:
-        _kernels[block] = jit.compile_source(kernel_source(block), "conv3x3", nogil=True, fastmath={"contract"})
-    return _kernels[block]
+    return jit.compile_source(kernel_source(block), "conv3x3", nogil=True, fastmath={"contract"})
