@@ -365,8 +365,6 @@ def _nms_obj_order(bbox, objectness, thresh):
 
 def do_nms_obj(dets, classes, thresh):
     """Sort by objectness; a box overlapping a better one by more than thresh loses every class."""
-    if not dets:
-        return []
     live, keep, empty = _nms_obj_order([d.bbox for d in dets], [d.objectness for d in dets], thresh)
     for i, kept in zip(live, keep):
         dets[i].sort_class = -1
