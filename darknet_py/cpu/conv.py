@@ -39,6 +39,9 @@ K_ALIGN = 16                   # split output channels on multiples of this (who
 # Direct3x3 is offered up to this many input channels: past it, the GEMM methods' K = 9 x channels is deep
 # enough for their kernels (on yolov2 it took 1.9x the fastest method's time at 64 channels, 3-6x at 128-1280).
 COMPILED_MAX_CHANNELS = 32
+# WinogradRows: the Winograd-domain output M of a block of tile rows within this (a core's L2 on the CPUs measured:
+# yolov2's 104x104 layer, one thread, 7.3 / 6.3 / 6.4 ms at a half, one and two MiB, 10.7 in two phases).
+BLOCK_BYTES = 1 << 20
 
 
 def fold_batchnorm(layer):
@@ -282,7 +285,8 @@ class Direct3x3(FastConv):
 class Winograd(FastConv):
     """3x3 stride 1 pad 1 by F(m x m, 3 x 3): two phases, input tiles split by channel, then GEMMs,
     output tiles, bias, activation and pool split by output channel. The tile transforms are compiled where
-    numba is present (winograd_kernels.py), else GEMMs by their Kronecker products on gathered tiles."""
+    numba is present (winograd_kernels.py: the input's with the zero padding, the output's with the bias, a leaky
+    or linear activation and a 2x2/2 pool), else GEMMs by their Kronecker products on gathered padded tiles."""
 
     def __init__(self, layer, pool, m):
         super().__init__(layer, pool)
@@ -292,6 +296,10 @@ class Winograd(FastConv):
         self.bt = winograd.input_transform(m)
         self.at = winograd.output_transform(m)
         self.kernels = winograd_kernels.kernels(m) if jit.available() else None
+        # Inside the compiled output transform: leaky or linear, then a 2x2/2 pool; anything else follows it.
+        self.activation_inside = layer.activation in ("leaky", "linear")
+        self.slope = LEAKY_SLOPE if layer.activation == "leaky" else np.float32(1)
+        self.pool_inside = self.pool is not None and self.pool.size == 2 and self.activation_inside
 
     def run(self, x, out, pooled, scratch, threads):
         m, a = self.m, self.m + 2
@@ -299,35 +307,45 @@ class Winograd(FastConv):
         k = out.shape[1]
         th, tw = -(-h // m), -(-w // m)
         n = b * th * tw
-        padded = scratch.get("wino_pad", (b, c, th * m + 2, tw * m + 2))
         v = scratch.get("wino_v", (a * a, c, n))
         wm = scratch.get("wino_m", (a * a, k, n))
-        transform_in, transform_out = self.transforms(padded, v, wm, out, scratch, th, tw)
+        transform_in, transform_out = self.transforms(x, v, wm, out, pooled, scratch, th, tw)
         channel_parts, filter_parts = split(c, threads), split(k, threads, K_ALIGN)
-
-        def transform_input(i):
-            c0, c1 = channel_parts[i]
-            fill_rows(padded[:, c0:c1], x[:, c0:c1], -1, 1)
-            transform_in(c0, c1)
-        run_parts(transform_input, len(channel_parts))
+        run_parts(lambda i: transform_in(*channel_parts[i]), len(channel_parts))
 
         def multiply_and_output(i):
             k0, k1 = filter_parts[i]
             np.matmul(self.u[:, k0:k1], v, out=wm[:, k0:k1])
             transform_out(i, k0, k1)
-            self.finish_channels(out, pooled, k0, k1)
+            if self.kernels is None:
+                self.finish_channels(out, pooled, k0, k1)
+            else:
+                self.finish_after_kernel(out[:, k0:k1], None if pooled is None else pooled[:, k0:k1])
         run_parts(multiply_and_output, len(filter_parts))
 
-    def transforms(self, padded, v, wm, out, scratch, th, tw):
-        """(input(c0, c1), output(part, k0, k1)): padded -> V for channels c0:c1, M -> out for filters k0:k1."""
+    def no_pool(self, pooled):
+        """What the output kernel pools into: `pooled`, or no filters when the pool is not done inside it."""
+        return pooled if self.pool_inside else np.empty((0, 0, 0, 0), np.float32)
+
+    def finish_after_kernel(self, view, pooled):
+        """What the compiled output transform left to do on its output view: the activation, the pool."""
+        if not self.activation_inside:
+            finish(view, None, self.layer.activation)
+        if pooled is not None and not self.pool_inside:
+            pool_into(pooled, view, self.pool.size)
+
+    def transforms(self, x, v, wm, out, pooled, scratch, th, tw):
+        """(input(c0, c1), output(part, k0, k1)): x -> V for channels c0:c1, M -> out for filters k0:k1."""
         if self.kernels:
             compiled_in, compiled_out = self.kernels
-            return (lambda c0, c1: compiled_in(padded, v, th, tw, c0, c1),
-                    lambda part, k0, k1: compiled_out(wm, out, th, tw, k0, k1))
+            into = self.no_pool(pooled)
+            return (lambda c0, c1: compiled_in(x, v, th, tw, 0, c0, c1),
+                    lambda part, k0, k1: compiled_out(wm, out, into, tw, 0, k0, k1, self.bias, self.slope))
         m, a = self.m, self.m + 2
-        b, c, _, _ = padded.shape
+        b, c = x.shape[:2]
         _, k, h, w = out.shape
         n = b * th * tw
+        padded = scratch.get("wino_pad", (b, c, th * m + 2, tw * m + 2))
         tiles = scratch.get("wino_tiles", (a, a, c, b, th, tw))
         sb, sc, sy, sx = padded.strides
         windows = as_strided(padded, (a, a, c, b, th, tw), (sy, sx, sc, sb, m * sy, m * sx), writeable=False)
@@ -338,6 +356,7 @@ class Winograd(FastConv):
         tile_view = target.reshape(b, k, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)
 
         def gemm_in(c0, c1):
+            fill_rows(padded[:, c0:c1], x[:, c0:c1], -1, 1)
             np.copyto(tiles[:, :, c0:c1], windows[:, :, c0:c1])
             np.matmul(self.bt, flat_tiles[:, c0 * n:c1 * n], out=flat_v[:, c0 * n:c1 * n])
 
@@ -348,6 +367,47 @@ class Winograd(FastConv):
             if not exact:
                 out[:, k0:k1] = target[:, k0:k1, :h, :w]
         return gemm_in, gemm_out
+
+
+class WinogradRows(Winograd):
+    """F(m x m) by blocks of tile rows, each on one thread from the input rows under it to its pooled output rows:
+    V and M of a block (about BLOCK_BYTES) stay in the core's cache between the transforms and the GEMMs, where
+    the two phases of Winograd stream the whole map's through memory (16 MB on yolov2's 104x104 layer). Each
+    image's tile rows are split over the threads, as Direct3x3 splits its rows. Compiled transforms only."""
+
+    def block_rows(self, k, tw, align):
+        """Tile rows per block: M's block within BLOCK_BYTES, a multiple of align."""
+        a = self.m + 2
+        return max(align, BLOCK_BYTES // (4 * a * a * k * tw) // align * align)
+
+    def run(self, x, out, pooled, scratch, threads):
+        m, a = self.m, self.m + 2
+        b, c, h, w = x.shape
+        k = out.shape[1]
+        th, tw = -(-h // m), -(-w // m)
+        p = self.pool.stride if self.pool is not None else 1
+        align = p // math.gcd(m, p)  # blocks start on pooling windows
+        most = self.block_rows(k, tw, align)
+        shares = [(bi, t0, t1) for bi in range(b) for t0, t1 in split(th, threads, align)]
+        parts = min(threads, len(shares))
+        transform_in, transform_out = self.kernels
+
+        def part(i):
+            for bi, t0, t1 in shares[i::parts]:
+                blocks = -(-(t1 - t0) // most)  # equal blocks: a short last one runs thin GEMMs
+                step = -(-(t1 - t0) // (blocks * align)) * align
+                for r0 in range(t0, t1, step):
+                    rows = min(t1, r0 + step) - r0
+                    v = scratch.get(f"wino_v{i}", (a * a, c, rows * tw))
+                    wm = scratch.get(f"wino_m{i}", (a * a, k, rows * tw))
+                    transform_in(x[bi:bi + 1], v, rows, tw, r0, 0, c)
+                    np.matmul(self.u, v, out=wm)
+                    image = None if pooled is None else pooled[bi:bi + 1]
+                    transform_out(wm, out[bi:bi + 1], self.no_pool(image), tw, r0 * m, 0, k, self.bias, self.slope)
+                    y0, y1 = r0 * m, min(h, (r0 + rows) * m)
+                    self.finish_after_kernel(out[bi:bi + 1, :, y0:y1], None if pooled is None else
+                                             pooled[bi:bi + 1, :, y0 // p:min(pooled.shape[2], y1 // p)])
+        run_parts(part, parts)
 
 
 def make_conv(layer, pool, method=None):
@@ -381,6 +441,7 @@ CANDIDATES = {
     "pointwise": Pointwise,
     "winograd2": lambda layer, pool: Winograd(layer, pool, 2),
     "winograd4": lambda layer, pool: Winograd(layer, pool, 4),
+    "winograd4/rows": lambda layer, pool: WinogradRows(layer, pool, 4),
     "direct": Direct,
     "direct/4": lambda layer, pool: Direct(layer, pool, 1 / 4),  # chunks of a quarter of the budget
     "direct*4": lambda layer, pool: Direct(layer, pool, 4),
@@ -401,4 +462,5 @@ def candidates(layer):
         return direct
     # F(4x4) only from F4_MIN_SIDE up: on smaller maps (13x13) its tiles overhang the map by a quarter, and
     # its filters, 4x the originals, would take yolov2's 13x13 layers past the 1 GiB memory target.
-    return ["winograd2"] + ["winograd4"] * (min(layer.out_shape[1:]) >= F4_MIN_SIDE) + direct
+    f4 = ["winograd4"] + ["winograd4/rows"] * jit.available() if min(layer.out_shape[1:]) >= F4_MIN_SIDE else []
+    return ["winograd2"] + f4 + direct

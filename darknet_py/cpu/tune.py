@@ -21,8 +21,9 @@ import time
 
 from . import blas_env, jit
 
-JIT_VERSION = 3  # in the keys where numba is present; 2: Winograd's transforms compiled (winograd_kernels.py);
-# 3: compiled.py's 3x3 kernel two output rows a pass
+JIT_VERSION = 4  # in the keys where numba is present; 2: Winograd's transforms compiled (winograd_kernels.py);
+# 3: compiled.py's 3x3 kernel two output rows a pass; 4: Winograd's output transform with the bias and activation,
+# and F(4x4) by blocks of tile rows (conv.WinogradRows)
 # Timed runs of each candidate (interleaved, the order flipped each round) after one warm-up. The fastest
 # run decides: on a shared machine the other runs measure the neighbours as much as the method.
 ROUNDS = 6

@@ -107,6 +107,26 @@ def test_every_candidate_method_matches_the_reference(tmp_path, monkeypatch, nam
                 assert relative_error(out, ref[i + 1]) < TOLERANCE, f"layer {i} {method}'s pool"
 
 
+
+@pytest.mark.skipif(not jit.available(), reason="numba is not installed (pip install .[fast])")
+@pytest.mark.parametrize("act,pool", [("leaky", POOL.format(k=2, s=2)),
+                                      ("logistic", POOL.format(k=3, s=3) + "padding=0\n"), ("linear", "")])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_winograd_by_tile_rows_matches_the_reference(tmp_path, monkeypatch, act, pool, threads):
+    """conv.WinogradRows with blocks of one pooling window of tile rows (BLOCK_BYTES tiny): many blocks a thread,
+    a map cut inside its last tiles (42 x 30), an activation after the kernel (logistic) and a 3x3 pool (no
+    padding, so that it fuses) whose windows span tile rows (blocks of 3 tile rows), a batch of 2."""
+    monkeypatch.setattr(conv, "BLOCK_BYTES", 1)
+    _, _, net = build(tmp_path, f"rows-{act}", (42, 30, 8), [conv_section(16, act=act)] + [pool] * bool(pool))
+    x = np.random.default_rng(4).random((2,) + net.input_shape, dtype=np.float32)
+    ref = reference_outputs(net, x, monkeypatch)
+    op = conv.make_conv(net.layers[0], net.layers[1] if pool else None, "winograd4/rows")
+    assert isinstance(op, conv.WinogradRows) and (op.pool is not None) == bool(pool)
+    out = op(x, conv.Scratch(), threads)
+    assert relative_error(net.layers[0].output, ref[0]) < TOLERANCE
+    assert relative_error(out, ref[-1]) < TOLERANCE
+
+
 def test_new_weights_are_picked_up(tmp_path, monkeypatch):
     _, _, net = build(tmp_path, "reload", (44, 40, 8), [conv_section(16), conv_section(8, k=1)])
     x = np.random.default_rng(2).random((1,) + net.input_shape, dtype=np.float32)
