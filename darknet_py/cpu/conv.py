@@ -1,14 +1,16 @@
 """Fast inference of one [convolutional] layer, and of the [maxpool] right after it when it can be fused.
 
 Three methods picked per layer by `make_conv` from its shape (the thresholds below were tuned on
-yolov2 and yolov2-tiny with bench/bench_cpu.py), and a fourth the tuner (tune.py) may measure faster:
-  Pointwise  1x1 stride 1: out = W @ x, one GEMM over all pixels.
-  Winograd   3x3 stride 1 pad 1 on maps below DIRECT_MIN_PIXELS: F(4x4,3x3) where both sides are at least
-             F4_MIN_SIDE, else F(2x2,3x3).
-  Direct     anything else (the big first layers, strided or odd kernels): im2col + GEMM a few output
-             rows at a time, with bias, activation and the fused maxpool done on those rows in cache.
-  Direct3x3  3x3 stride 1 with no im2col, a compiled kernel (compiled.py, with numba only): offered to the
-             tuner beside the others, never a shape rule's choice.
+yolov2 and yolov2-tiny with bench/bench_cpu.py), and two more the tuner (tune.py) may measure faster:
+  Pointwise     1x1 stride 1: out = W @ x, one GEMM over all pixels.
+  Winograd      3x3 stride 1 pad 1 on maps below DIRECT_MIN_PIXELS: F(4x4,3x3) where both sides are at least
+                F4_MIN_SIDE, else F(2x2,3x3).
+  Direct        anything else (the big first layers, strided or odd kernels): im2col + GEMM a few output
+                rows at a time, with bias, activation and the fused maxpool done on those rows in cache.
+  Direct3x3     3x3 stride 1 with no im2col, a compiled kernel (compiled.py, with numba only).
+  WinogradRows  F(4x4,3x3) by blocks of tile rows, each from input rows to pooled output rows in the core's cache
+                (numba only).
+The last two are offered to the tuner beside the others, never a shape rule's choice.
 Batch-norm is folded into the weights and bias (the inference formula of batchnorm.py is affine per
 channel); each method splits its work over `threads.run_parts` with OpenBLAS at one thread.
 
