@@ -325,8 +325,8 @@ class Winograd(FastConv):
                 self.finish_after_kernel(out[:, k0:k1], None if pooled is None else pooled[:, k0:k1])
         run_parts(multiply_and_output, len(filter_parts))
 
-    def no_pool(self, pooled):
-        """What the output kernel pools into: `pooled`, or no filters when the pool is not done inside it."""
+    def kernel_pool(self, pooled):
+        """What the output kernel pools into: `pooled`, or an array of no filters when the pool is not done inside."""
         return pooled if self.pool_inside else np.empty((0, 0, 0, 0), np.float32)
 
     def finish_after_kernel(self, view, pooled):
@@ -340,7 +340,7 @@ class Winograd(FastConv):
         """(input(c0, c1), output(part, k0, k1)): x -> V for channels c0:c1, M -> out for filters k0:k1."""
         if self.kernels:
             compiled_in, compiled_out = self.kernels
-            into = self.no_pool(pooled)
+            into = self.kernel_pool(pooled)
             return (lambda c0, c1: compiled_in(x, v, th, tw, 0, c0, c1),
                     lambda part, k0, k1: compiled_out(wm, out, into, tw, 0, k0, k1, self.bias, self.slope))
         m, a = self.m, self.m + 2
@@ -396,16 +396,16 @@ class WinogradRows(Winograd):
 
         def part(i):
             for bi, t0, t1 in shares[i::parts]:
-                blocks = -(-(t1 - t0) // most)  # equal blocks: a short last one runs thin GEMMs
-                step = -(-(t1 - t0) // (blocks * align)) * align
-                for r0 in range(t0, t1, step):
-                    rows = min(t1, r0 + step) - r0
+                blocks = -(-(t1 - t0) // most)  # near-equal blocks: a short last one would run thin GEMMs
+                bounds = sorted({t0 + (t1 - t0) * j // blocks // align * align for j in range(blocks)} | {t1})
+                for r0, r1 in zip(bounds, bounds[1:]):
+                    rows = r1 - r0
                     v = scratch.get(f"wino_v{i}", (a * a, c, rows * tw))
                     wm = scratch.get(f"wino_m{i}", (a * a, k, rows * tw))
                     transform_in(x[bi:bi + 1], v, rows, tw, r0, 0, c)
                     np.matmul(self.u, v, out=wm)
                     image = None if pooled is None else pooled[bi:bi + 1]
-                    transform_out(wm, out[bi:bi + 1], self.no_pool(image), tw, r0 * m, 0, k, self.bias, self.slope)
+                    transform_out(wm, out[bi:bi + 1], self.kernel_pool(image), tw, r0 * m, 0, k, self.bias, self.slope)
                     y0, y1 = r0 * m, min(h, (r0 + rows) * m)
                     self.finish_after_kernel(out[bi:bi + 1, :, y0:y1], None if pooled is None else
                                              pooled[bi:bi + 1, :, y0 // p:min(pooled.shape[2], y1 // p)])

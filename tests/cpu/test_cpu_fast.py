@@ -112,11 +112,13 @@ def test_every_candidate_method_matches_the_reference(tmp_path, monkeypatch, nam
 @pytest.mark.parametrize("act,pool", [("leaky", POOL.format(k=2, s=2)),
                                       ("logistic", POOL.format(k=3, s=3) + "padding=0\n"), ("linear", "")])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_winograd_by_tile_rows_matches_the_reference(tmp_path, monkeypatch, act, pool, threads):
-    """conv.WinogradRows with blocks of one pooling window of tile rows (BLOCK_BYTES tiny): many blocks a thread,
-    a map cut inside its last tiles (42 x 30), an activation after the kernel (logistic) and a 3x3 pool (no
-    padding, so that it fuses) whose windows span tile rows (blocks of 3 tile rows), a batch of 2."""
-    monkeypatch.setattr(conv, "BLOCK_BYTES", 1)
+@pytest.mark.parametrize("block_rows", [0, 3])
+def test_winograd_by_tile_rows_matches_the_reference(tmp_path, monkeypatch, act, pool, threads, block_rows):
+    """conv.WinogradRows with blocks of one pooling window of tile rows (BLOCK_BYTES 0) or of M's bytes for 3 tile
+    rows (shares of 4 or 8 tile rows cut into near-equal blocks): many blocks a thread, a map cut inside its last
+    tiles (42 x 30), an activation after the kernel (logistic) and a 3x3 pool (no padding, so that it fuses) whose
+    windows span tile rows (blocks of 3 tile rows), a batch of 2."""
+    monkeypatch.setattr(conv, "BLOCK_BYTES", block_rows * 4 * 36 * 16 * 11)  # F(4x4) M: 36 x 16 filters x 11 tiles
     _, _, net = build(tmp_path, f"rows-{act}", (42, 30, 8), [conv_section(16, act=act)] + [pool] * bool(pool))
     x = np.random.default_rng(4).random((2,) + net.input_shape, dtype=np.float32)
     ref = reference_outputs(net, x, monkeypatch)
