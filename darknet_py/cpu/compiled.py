@@ -44,6 +44,14 @@ def _pass(block, rows, first, last, indent):
     return lines
 
 
+def pool_rows_source(dst, top, bottom, width, indent):
+    """Generated lines that 2x2-max-pool the output rows `top` and `bottom` into the pooled row `dst` (`width`
+    windows): each row's pair first, then the two rows (maxpool_layer.c's max of the window's four taps). The
+    Winograd output transform (winograd_kernels.py) pools with them too."""
+    return [f"{indent}for px in range({width}):", f"{indent}    upper = max({top}[2 * px], {top}[2 * px + 1])",
+            f"{indent}    {dst}[px] = max(upper, max({bottom}[2 * px], {bottom}[2 * px + 1]))"]
+
+
 def _rows(block, rows, indent):
     """Output rows y .. y+rows-1 of every filter, BLOCK filters at a time."""
     lines = [f"{indent}for k0 in range(0, filters, {block}):"]
@@ -76,9 +84,7 @@ def kernel_source(block):
     lines += ["        if pooled.shape[0] and y // 2 < pooled.shape[1]:",
               "            for k in range(filters):",
               "                dst, top, bottom = pooled[k, y // 2], out[k, y], out[k, y + 1]",
-              "                for px in range(pooled.shape[2]):",
-              "                    upper = max(top[2 * px], top[2 * px + 1])",
-              "                    dst[px] = max(upper, max(bottom[2 * px], bottom[2 * px + 1]))",
+              *pool_rows_source("dst", "top", "bottom", "pooled.shape[2]", " " * 16),
               "    if (y1 - y0) % 2:  # an odd last row alone (it has no pool row)",
               "        y = y1 - 1"]
     lines += _rows(block, 1, " " * 8)

@@ -250,7 +250,29 @@ class Direct(FastConv):
         run_parts(part, parts)
 
 
-class Direct3x3(FastConv):
+class CompiledEpilogue(FastConv):
+    """Shared part of the methods whose compiled kernel ends the layer itself: the bias, leaky or linear, and a
+    2x2/2 pool of the rows it wrote; other activations and pools follow it, on its output."""
+
+    def __init__(self, layer, pool):
+        super().__init__(layer, pool)
+        self.activation_inside = layer.activation in ("leaky", "linear")
+        self.slope = LEAKY_SLOPE if layer.activation == "leaky" else np.float32(1)  # linear: max(s, s) = s
+        self.pool_inside = self.pool is not None and self.pool.size == 2 and self.activation_inside
+
+    def kernel_pool(self, pooled, ndim):
+        """What the kernel pools into: `pooled`, or an array of no filters (ndim dimensions) when it does not pool."""
+        return pooled if self.pool_inside else np.empty((0,) * ndim, np.float32)
+
+    def finish_after_kernel(self, view, pooled):
+        """What the kernel left to do on the output view (B, k, rows, w) it wrote: the activation, the pool."""
+        if not self.activation_inside:  # the kernel wrote the linear sums
+            finish(view, None, self.layer.activation)
+        if pooled is not None and not self.pool_inside:
+            pool_into(pooled, view, self.pool.size)
+
+
+class Direct3x3(CompiledEpilogue):
     """3x3 stride 1 straight from the padded input rows, no im2col (compiled.py, numba): the image's rows
     split over the threads, each padding the input rows under its own (a section fewer than padding the whole
     map first, and in its cache); bias, leaky or linear, and a 2x2/2 pool inside the kernel; other activations
@@ -259,32 +281,25 @@ class Direct3x3(FastConv):
     def __init__(self, layer, pool):
         super().__init__(layer, pool)
         self.kernel = compiled.conv3x3(compiled.block_size(self.weights.shape[0]))
-        self.activation_inside = layer.activation in ("leaky", "linear")
-        self.slope = LEAKY_SLOPE if layer.activation == "leaky" else np.float32(1)
-        self.pool_inside = self.pool is not None and self.pool.size == 2 and self.activation_inside
 
     def run(self, x, out, pooled, scratch, threads):
         c, w, pad = x.shape[1], out.shape[3], self.layer.padding
         p = self.pool.stride if self.pool is not None else 1
         tasks = [(bi, r0, r1) for bi in range(x.shape[0]) for r0, r1 in split(out.shape[2], threads, p)]
         parts = min(threads, len(tasks))
-        no_pool = np.empty((0, 0, 0), np.float32)
 
         def part(i):
             for bi, r0, r1 in tasks[i::parts]:
                 rows = scratch.get(f"direct3x3_rows{i}", (c, r1 - r0 + 2, w + 2))
                 fill_rows(rows, x[bi], r0 - pad, pad)
-                self.kernel(rows, self.weights, self.bias, out[bi], pooled[bi] if self.pool_inside else no_pool,
-                            r0, r1, r0, self.slope)
-                done = out[bi:bi + 1, :, r0:r1]
-                if not self.activation_inside:  # the kernel wrote the linear sums
-                    finish(done, None, self.layer.activation)
-                if pooled is not None and not self.pool_inside:
-                    pool_into(pooled[bi:bi + 1, :, r0 // p:min(pooled.shape[2], r1 // p)], done, p)
+                into = self.kernel_pool(None if pooled is None else pooled[bi], 3)
+                self.kernel(rows, self.weights, self.bias, out[bi], into, r0, r1, r0, self.slope)
+                self.finish_after_kernel(out[bi:bi + 1, :, r0:r1], None if pooled is None else
+                                         pooled[bi:bi + 1, :, r0 // p:min(pooled.shape[2], r1 // p)])
         run_parts(part, parts)
 
 
-class Winograd(FastConv):
+class Winograd(CompiledEpilogue):
     """3x3 stride 1 pad 1 by F(m x m, 3 x 3): two phases, input tiles split by channel, then GEMMs,
     output tiles, bias, activation and pool split by output channel. The tile transforms are compiled where
     numba is present (winograd_kernels.py: the input's with the zero padding, the output's with the bias, a leaky
@@ -298,10 +313,6 @@ class Winograd(FastConv):
         self.bt = winograd.input_transform(m)
         self.at = winograd.output_transform(m)
         self.kernels = winograd_kernels.kernels(m) if jit.available() else None
-        # Inside the compiled output transform: leaky or linear, then a 2x2/2 pool; anything else follows it.
-        self.activation_inside = layer.activation in ("leaky", "linear")
-        self.slope = LEAKY_SLOPE if layer.activation == "leaky" else np.float32(1)
-        self.pool_inside = self.pool is not None and self.pool.size == 2 and self.activation_inside
 
     def run(self, x, out, pooled, scratch, threads):
         m, a = self.m, self.m + 2
@@ -325,22 +336,11 @@ class Winograd(FastConv):
                 self.finish_after_kernel(out[:, k0:k1], None if pooled is None else pooled[:, k0:k1])
         run_parts(multiply_and_output, len(filter_parts))
 
-    def kernel_pool(self, pooled):
-        """What the output kernel pools into: `pooled`, or an array of no filters when the pool is not done inside."""
-        return pooled if self.pool_inside else np.empty((0, 0, 0, 0), np.float32)
-
-    def finish_after_kernel(self, view, pooled):
-        """What the compiled output transform left to do on its output view: the activation, the pool."""
-        if not self.activation_inside:
-            finish(view, None, self.layer.activation)
-        if pooled is not None and not self.pool_inside:
-            pool_into(pooled, view, self.pool.size)
-
     def transforms(self, x, v, wm, out, pooled, scratch, th, tw):
         """(input(c0, c1), output(part, k0, k1)): x -> V for channels c0:c1, M -> out for filters k0:k1."""
         if self.kernels:
             compiled_in, compiled_out = self.kernels
-            into = self.kernel_pool(pooled)
+            into = self.kernel_pool(pooled, 4)
             return (lambda c0, c1: compiled_in(x, v, th, tw, 0, c0, c1),
                     lambda part, k0, k1: compiled_out(wm, out, into, tw, 0, k0, k1, self.bias, self.slope))
         m, a = self.m, self.m + 2
@@ -404,8 +404,8 @@ class WinogradRows(Winograd):
                     wm = scratch.get(f"wino_m{i}", (a * a, k, rows * tw))
                     transform_in(x[bi:bi + 1], v, rows, tw, r0, 0, c)
                     np.matmul(self.u, v, out=wm)
-                    image = None if pooled is None else pooled[bi:bi + 1]
-                    transform_out(wm, out[bi:bi + 1], self.kernel_pool(image), tw, r0 * m, 0, k, self.bias, self.slope)
+                    into = self.kernel_pool(None if pooled is None else pooled[bi:bi + 1], 4)
+                    transform_out(wm, out[bi:bi + 1], into, tw, r0 * m, 0, k, self.bias, self.slope)
                     y0, y1 = r0 * m, min(h, (r0 + rows) * m)
                     self.finish_after_kernel(out[bi:bi + 1, :, y0:y1], None if pooled is None else
                                              pooled[bi:bi + 1, :, y0 // p:min(pooled.shape[2], y1 // p)])

@@ -16,7 +16,7 @@ of tile rows, one thread: 5.84 -> 4.55 ms).
 """
 import functools
 
-from . import jit, winograd
+from . import compiled, jit, winograd
 
 
 def _combination(row, names):
@@ -88,9 +88,7 @@ def _output_source(m):
               "                        if py < pooled.shape[2]:",
               "                            dst, top = pooled[b, k, py], out[b, k, 2 * py]",
               "                            bottom = out[b, k, 2 * py + 1]",
-              "                            for px in range(pooled.shape[3]):",
-              "                                upper = max(top[2 * px], top[2 * px + 1])",
-              "                                dst[px] = max(upper, max(bottom[2 * px], bottom[2 * px + 1]))"]
+              *compiled.pool_rows_source("dst", "top", "bottom", "pooled.shape[3]", " " * 28)]
     return "\n".join(lines) + "\n"
 
 
