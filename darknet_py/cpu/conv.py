@@ -1,7 +1,7 @@
 """Fast inference of one [convolutional] layer, and of the [maxpool] right after it when it can be fused.
 
 Three methods picked per layer by `make_conv` from its shape (the thresholds below were tuned on
-yolov2 and yolov2-tiny with bench/bench_cpu.py), and two more the tuner (tune.py) may measure faster:
+yolov2 and yolov2-tiny with bench/bench_cpu.py), and three more the tuner (tune.py) may measure faster:
   Pointwise     1x1 stride 1: out = W @ x, one GEMM over all pixels.
   Winograd      3x3 stride 1 pad 1 on maps below DIRECT_MIN_PIXELS: F(4x4,3x3) where both sides are at least
                 F4_MIN_SIDE, else F(2x2,3x3).
@@ -10,7 +10,8 @@ yolov2 and yolov2-tiny with bench/bench_cpu.py), and two more the tuner (tune.py
   Direct3x3     3x3 stride 1 with no im2col, a compiled kernel (compiled.py, with numba only).
   WinogradRows  F(4x4,3x3) by blocks of tile rows, each from input rows to pooled output rows in the core's cache
                 (numba only).
-The last two are offered to the tuner beside the others, never a shape rule's choice.
+  DirectByFilters  im2col of the whole map, then a GEMM per thread on its filters over every pixel (small maps).
+The last three are offered to the tuner beside the others, never a shape rule's choice.
 Batch-norm is folded into the weights and bias (the inference formula of batchnorm.py is affine per
 channel); each method splits its work over `threads.run_parts` with OpenBLAS at one thread.
 
@@ -44,6 +45,9 @@ COMPILED_MAX_CHANNELS = 32
 # WinogradRows: the Winograd-domain output M of a block of tile rows within this (a core's L2 on the CPUs measured:
 # yolov2's 104x104 layer, one thread, 7.3 / 6.3 / 6.4 ms at a half, one and two MiB, 10.7 in two phases).
 BLOCK_BYTES = 1 << 20
+# DirectByFilters is offered on maps up to this many pixels (yolov2's 19x19 at 608 and below), where its columns of
+# the whole map stay small (yolov2's 1280-channel 13x13 layer: 7.8 MB a batch image).
+FILTER_SPLIT_MAX_PIXELS = 32 * 32
 
 
 def fold_batchnorm(layer):
@@ -250,6 +254,39 @@ class Direct(FastConv):
         run_parts(part, parts)
 
 
+class DirectByFilters(FastConv):
+    """im2col + GEMM on small maps: the whole map's columns once (split by channel), then one GEMM per thread on
+    its own filters over every pixel, and bias, activation and pool on those filters. Direct's slices of rows
+    would make each GEMM a few rows of pixels wide (yolov2's 13x13 maps: 169 pixels, 91 a thread)."""
+
+    def __init__(self, layer, pool):
+        super().__init__(layer, pool)
+        self.weights = self.weights.reshape(self.weights.shape[0], -1)
+
+    def run(self, x, out, pooled, scratch, threads):
+        b, c = x.shape[:2]
+        k, oh, ow = out.shape[1:]
+        size, s = self.layer.size, self.layer.stride
+        padded = padded_windows(self.layer, x, scratch, threads)
+        _, sc, sy, sx = padded.strides
+        cols = scratch.get("direct_cols", (b, c * size * size, oh * ow))
+        channel_parts, filter_parts = split(c, threads), split(k, threads, K_ALIGN)
+
+        def fill(i):
+            c0, c1 = channel_parts[i]
+            for bi in range(b):
+                windows = as_strided(padded[bi, c0:], (c1 - c0, size, size, oh, ow), (sc, sy, sx, s * sy, s * sx),
+                                     writeable=False)
+                np.copyto(cols[bi, c0 * size * size:c1 * size * size].reshape(c1 - c0, size, size, oh, ow), windows)
+        run_parts(fill, len(channel_parts))
+
+        def part(i):
+            k0, k1 = filter_parts[i]
+            np.matmul(self.weights[k0:k1], cols, out=out.reshape(b, k, oh * ow)[:, k0:k1])
+            self.finish_channels(out, pooled, k0, k1)
+        run_parts(part, len(filter_parts))
+
+
 class CompiledEpilogue(FastConv):
     """Shared part of the methods whose compiled kernel ends the layer itself: the bias, leaky or linear, and a
     2x2/2 pool of the rows it wrote; other activations and pools follow it, on its output."""
@@ -448,6 +485,7 @@ CANDIDATES = {
     "direct/4": lambda layer, pool: Direct(layer, pool, 1 / 4),  # chunks of a quarter of the budget
     "direct*4": lambda layer, pool: Direct(layer, pool, 4),
     "direct3x3": Direct3x3,
+    "direct/filters": DirectByFilters,
 }
 
 
@@ -458,6 +496,8 @@ def candidates(layer):
     if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
         return ["pointwise"]
     direct = ["direct", "direct/4", "direct*4"]
+    if math.prod(layer.out_shape[1:]) <= FILTER_SPLIT_MAX_PIXELS:
+        direct.append("direct/filters")
     if layer.size == 3 and layer.stride == 1 and layer.in_shape[0] <= COMPILED_MAX_CHANNELS and jit.available():
         direct.append("direct3x3")
     if not winograd_shape(layer):

@@ -21,6 +21,7 @@ import time
 
 from . import blas_env, jit
 
+METHODS_VERSION = 2  # in every key: the candidates changed (2: conv.DirectByFilters on small maps), measure again
 JIT_VERSION = 4  # in the keys where numba is present; 2: Winograd's transforms compiled (winograd_kernels.py);
 # 3: compiled.py's 3x3 kernel two output rows a pass; 4: Winograd's output transform with the bias and activation,
 # and F(4x4) by blocks of tile rows (conv.WinogradRows)
@@ -132,11 +133,12 @@ def measure_openblas_cores():
 
 
 def layer_key(layer, pool, batch, threads):
-    """What a measurement holds for: the conv's shape, the fused pool, batch, threads, the BLAS kernels, and
-    whether numba's kernels took part (JIT_VERSION: a choice made without them, or with older ones, is measured
-    again)."""
+    """What a measurement holds for: the conv's shape, the fused pool, batch, threads, the BLAS kernels, the
+    candidates (METHODS_VERSION) and whether numba's kernels took part (JIT_VERSION: a choice made without them, or
+    with older ones, is measured again)."""
     c, h, w = layer.in_shape
     fused = f" pool{pool.size}/{pool.stride}" if pool is not None and pool.type == "maxpool" else ""
     compiled = f" +numba{JIT_VERSION}" if jit.available() else ""
     return (f"{os.environ.get(blas_env.CORETYPE_VAR, 'default')} t{threads} b{batch} {c}x{h}x{w} "
-            f"-> {layer.filters} {layer.size}x{layer.size}/{layer.stride} p{layer.padding}{fused}{compiled}")
+            f"-> {layer.filters} {layer.size}x{layer.size}/{layer.stride} p{layer.padding}{fused} m{METHODS_VERSION}"
+            f"{compiled}")

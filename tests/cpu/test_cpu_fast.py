@@ -129,6 +129,26 @@ def test_winograd_by_tile_rows_matches_the_reference(tmp_path, monkeypatch, act,
     assert relative_error(out, ref[-1]) < TOLERANCE
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_direct_by_filters_matches_the_reference(tmp_path, monkeypatch, threads):
+    """conv.DirectByFilters (a candidate on small maps only): a 12x10 map, batch norm, leaky and a fused 2x2/2 pool,
+    40 filters cut on K_ALIGN (16, 16, 8), a batch of 3; and a 5x5 stride 2 conv without batch norm."""
+    sections = [conv_section(40), POOL.format(k=2, s=2), conv_section(24, k=5, s=2, act="logistic", bn=False)]
+    _, _, net = build(tmp_path, "by-filters", (12, 10, 24), sections)
+    x = np.random.default_rng(5).random((3,) + net.input_shape, dtype=np.float32)
+    ref = reference_outputs(net, x, monkeypatch)
+    first = conv.make_conv(net.layers[0], net.layers[1], "direct/filters")
+    assert isinstance(first, conv.DirectByFilters) and first.pool is not None
+    pooled = first(x, conv.Scratch(), threads)
+    assert relative_error(net.layers[0].output, ref[0]) < TOLERANCE
+    assert relative_error(pooled, ref[1]) < TOLERANCE
+    conv.make_conv(net.layers[2], None, "direct/filters")(ref[1], conv.Scratch(), threads)
+    assert relative_error(net.layers[2].output, ref[2]) < TOLERANCE
+    assert "direct/filters" in conv.candidates(net.layers[0])
+    big = build(tmp_path, "big-map", (40, 32, 8), [conv_section(8)])[2]
+    assert "direct/filters" not in conv.candidates(big.layers[0])  # 1280 pixels: past FILTER_SPLIT_MAX_PIXELS
+
+
 def test_new_weights_are_picked_up(tmp_path, monkeypatch):
     _, _, net = build(tmp_path, "reload", (44, 40, 8), [conv_section(16), conv_section(8, k=1)])
     x = np.random.default_rng(2).random((1,) + net.input_shape, dtype=np.float32)
