@@ -202,6 +202,14 @@ def padded_windows(layer, x, scratch, threads):
     return padded
 
 
+def im2col_windows(image, size, stride, rows, width):
+    """The (c, size, size, rows, width) im2col view of a padded image (c, H, W): tap (ky, kx) of output pixel
+    (y, x) is image[:, y * stride + ky, x * stride + kx]."""
+    sc, sy, sx = image.strides
+    return as_strided(image, (image.shape[0], size, size, rows, width), (sc, sy, sx, stride * sy, stride * sx),
+                      writeable=False)
+
+
 class Direct(FastConv):
     """im2col + GEMM by chunks of output rows; bias, activation and pool follow each chunk in cache.
     chunk_scale multiplies the chunk byte budgets (the tuner tries a few)."""
@@ -233,16 +241,14 @@ class Direct(FastConv):
         rows = self.chunk_rows(threads)
         tasks = [(bi, r0, min(oh, r0 + rows)) for bi in range(b) for r0 in range(0, oh, rows)]
         parts = min(threads, len(tasks))
-        _, sc, sy, sx = padded.strides
 
         def part(i):
             cols = scratch.get(f"direct_cols{i}", (c * size * size + 1, rows * ow))
             for bi, r0, r1 in tasks[i::parts]:
                 n = (r1 - r0) * ow
-                windows = as_strided(padded[bi, :, r0 * s:], (c, size, size, r1 - r0, ow),
-                                     (sc, sy, sx, s * sy, s * sx), writeable=False)
                 chunk = cols[:, :n]
-                np.copyto(chunk[:-1].reshape(c, size, size, r1 - r0, ow), windows)
+                np.copyto(chunk[:-1].reshape(c, size, size, r1 - r0, ow),
+                          im2col_windows(padded[bi, :, r0 * s:], size, s, r1 - r0, ow))
                 chunk[-1] = 1
                 rows_out = out[bi, :, r0:r1]
                 np.matmul(self.weights, chunk, out=rows_out.reshape(k, n))
@@ -254,37 +260,25 @@ class Direct(FastConv):
         run_parts(part, parts)
 
 
-class DirectByFilters(FastConv):
-    """im2col + GEMM on small maps: the whole map's columns once (split by channel), then one GEMM per thread on
-    its own filters over every pixel, and bias, activation and pool on those filters. Direct's slices of rows
-    would make each GEMM a few rows of pixels wide (yolov2's 13x13 maps: 169 pixels, 91 a thread)."""
-
-    def __init__(self, layer, pool):
-        super().__init__(layer, pool)
-        self.weights = self.weights.reshape(self.weights.shape[0], -1)
+class DirectByFilters(Pointwise):
+    """im2col + GEMM on small maps: the whole map's columns once (split by channel), then Pointwise on them (one
+    GEMM per thread on its own filters over every pixel, then bias, activation and pool on those filters). Direct's
+    slices of rows would make each GEMM a few rows of pixels wide (yolov2's 13x13 maps: 169 pixels, 91 a thread)."""
 
     def run(self, x, out, pooled, scratch, threads):
         b, c = x.shape[:2]
-        k, oh, ow = out.shape[1:]
+        oh, ow = out.shape[2:]
         size, s = self.layer.size, self.layer.stride
         padded = padded_windows(self.layer, x, scratch, threads)
-        _, sc, sy, sx = padded.strides
-        cols = scratch.get("direct_cols", (b, c * size * size, oh * ow))
-        channel_parts, filter_parts = split(c, threads), split(k, threads, K_ALIGN)
+        cols = scratch.get("direct_cols", (b, c, size, size, oh, ow))
+        channel_parts = split(c, threads)
 
         def fill(i):
             c0, c1 = channel_parts[i]
             for bi in range(b):
-                windows = as_strided(padded[bi, c0:], (c1 - c0, size, size, oh, ow), (sc, sy, sx, s * sy, s * sx),
-                                     writeable=False)
-                np.copyto(cols[bi, c0 * size * size:c1 * size * size].reshape(c1 - c0, size, size, oh, ow), windows)
+                np.copyto(cols[bi, c0:c1], im2col_windows(padded[bi, c0:c1], size, s, oh, ow))
         run_parts(fill, len(channel_parts))
-
-        def part(i):
-            k0, k1 = filter_parts[i]
-            np.matmul(self.weights[k0:k1], cols, out=out.reshape(b, k, oh * ow)[:, k0:k1])
-            self.finish_channels(out, pooled, k0, k1)
-        run_parts(part, len(filter_parts))
+        super().run(cols.reshape(b, c * size * size, oh, ow), out, pooled, scratch, threads)
 
 
 class CompiledEpilogue(FastConv):

@@ -5,9 +5,10 @@ to sleep between two sections.
 A thread that blocks (a futex) lets its core halt; on the KVM guests measured, whose cpuidle driver is haltpoll
 with guest_halt_poll_ns=0, waking it again took 60-100 us, and a yolov2-tiny forward has some twenty sections:
 with the guest's halt polling raised to 5 ms (the same as never halting) that forward took 22.3-22.7 ms against
-23.4-23.7. The loops here poll the counters with the CPU's `pause` between two reads, whose memory clobber makes
-every read a fresh load (LLVM would otherwise keep the first one in a register).
+23.4-23.7. The loops here poll the counters with the CPU's spin-wait hint between two reads (x86's `pause`, Arm's
+`yield`), whose memory clobber makes every read a fresh load (LLVM would otherwise keep the first in a register).
 """
+import platform
 import time
 
 import numpy as np
@@ -21,10 +22,15 @@ except (AttributeError, RuntimeError):  # llvmlite releases that initialise ever
     pass
 
 
+# The CPU's spin-wait hint; elsewhere no instruction, the memory clobber alone (a fresh load at every read).
+SPIN_HINT = {"x86_64": "pause", "amd64": "pause", "aarch64": "yield", "arm64": "yield"}.get(
+    platform.machine().lower(), "")
+
+
 @intrinsic
 def _pause(typingctx):
     def codegen(context, builder, signature, args):
-        builder.asm(ir.FunctionType(ir.VoidType(), []), "pause", "~{memory}", [], side_effect=True)
+        builder.asm(ir.FunctionType(ir.VoidType(), []), SPIN_HINT, "~{memory}", [], side_effect=True)
         return context.get_dummy_value()
     return types.void(), codegen
 

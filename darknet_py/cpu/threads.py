@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import DarknetError
+from . import jit
 
 THREADS_VAR = "DARKNET_PY_THREADS"
 
@@ -153,9 +154,11 @@ def _spin_pool(workers):
     """The process's SpinPool of at least `workers` threads, or None: without numba, or while the pool that is too
     small still runs another caller's section (a closed pool keeps its busy lock, so nobody runs on it again)."""
     global _spinning
-    from . import jit
-    if not jit.available():
+    pool = _spinning
+    if pool is _NO_SPINNING or not jit.available():
         return None
+    if pool is not None and pool.workers >= workers:  # every section but the first: no lock
+        return pool
     with _resizing:
         if _spinning is None or (_spinning is not _NO_SPINNING and _spinning.workers < workers):
             if _spinning is not None:
